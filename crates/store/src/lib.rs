@@ -1,0 +1,157 @@
+//! The platform's storage: the [`Store`] trait and its implementations.
+//!
+//! Everything that matters lives here and nowhere else: organisations, persons, cards,
+//! certificates, one-time values and the hash-chained audit log (later: orders, sessions,
+//! codes, signing keys). Server nodes keep no state of their own, so any node can answer any
+//! request. Every implementation passes the same [`conformance`] suite, concurrency included.
+//!
+//! Rules every implementation keeps:
+//! - A method returns only after its change is committed (durable against a killed process;
+//!   against power loss too when so configured).
+//! - A method that fails changes nothing.
+//! - Every change that carries an [`AuditEvent`] appends it to the audit log in the same
+//!   transaction as the change.
+//! - Unique things (organisation number, HSA-id, card number, certificate serial, certified
+//!   public key, one-time value) are unique under concurrency: of two racing writers exactly
+//!   one wins, the other gets [`StoreError::Conflict`].
+//!
+//! The store never sees a PIN or a private key.
+
+pub mod audit;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod error;
+pub mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+pub use audit::{AuditError, AuditHead, AuditReport};
+pub use error::{Conflict, Missing, StoreError, StoreResult};
+pub use model::*;
+pub use sqlite::{Durability, SqliteStore};
+
+/// The storage seam. Implemented by [`SqliteStore`] (and later PostgreSQL).
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // --- organisations ---
+
+    /// Adds an organisation. [`Conflict::OrgNumber`] if the number is taken.
+    async fn add_organisation(&self, org: &Organisation, audit: &AuditEvent) -> StoreResult<()>;
+
+    /// The organisation with this number.
+    async fn organisation(&self, org_number: &str) -> StoreResult<Option<Organisation>>;
+
+    /// All organisations, by organisation number.
+    async fn organisations(&self) -> StoreResult<Vec<Organisation>>;
+
+    /// Sets an organisation's signing policy and whether unattested keys are accepted.
+    async fn set_organisation_policy(
+        &self,
+        org_number: &str,
+        policy: SigningPolicy,
+        accept_unattested_keys: bool,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
+    // --- persons ---
+
+    /// Adds a person. [`Conflict::HsaId`] if the HSA-id is taken, [`Missing::Organisation`]
+    /// if the organisation does not exist.
+    async fn add_person(&self, person: &Person, audit: &AuditEvent) -> StoreResult<()>;
+
+    /// The person with this HSA-id.
+    async fn person(&self, hsa_id: &str) -> StoreResult<Option<Person>>;
+
+    /// Persons, of one organisation or all, by HSA-id.
+    async fn persons(&self, org_number: Option<&str>) -> StoreResult<Vec<Person>>;
+
+    /// Grants or withdraws a person's entitlement to a signing certificate.
+    async fn set_signing_entitlement(
+        &self,
+        hsa_id: &str,
+        entitled: bool,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
+    // --- cards ---
+
+    /// Records a card. [`Conflict::CardNumber`] if the number is taken, [`Missing::Person`]
+    /// if the holder does not exist.
+    async fn add_card(&self, card: &Card, audit: &AuditEvent) -> StoreResult<()>;
+
+    /// The card with this number.
+    async fn card(&self, card_number: &str) -> StoreResult<Option<Card>>;
+
+    /// Cards, of one holder or all, by card number.
+    async fn cards(&self, holder: Option<&str>) -> StoreResult<Vec<Card>>;
+
+    /// Moves a card to another life-cycle state.
+    async fn set_card_state(
+        &self,
+        card_number: &str,
+        state: CardState,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
+    // --- certificates ---
+
+    /// Records an issued certificate. [`Conflict::Serial`] or [`Conflict::PublicKey`] if
+    /// either is taken; [`Missing::Card`] if it names a card that does not exist.
+    async fn add_certificate(
+        &self,
+        cert: &CertificateRecord,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
+    /// The certificate with this serial.
+    async fn certificate(&self, serial: &Serial) -> StoreResult<Option<CertificateRecord>>;
+
+    /// The certificate of this public key (SHA-256 of its SubjectPublicKeyInfo).
+    async fn certificate_by_public_key(
+        &self,
+        public_key_sha256: &[u8; 32],
+    ) -> StoreResult<Option<CertificateRecord>>;
+
+    /// Certificates on a card, oldest first.
+    async fn certificates_of_card(&self, card_number: &str) -> StoreResult<Vec<CertificateRecord>>;
+
+    /// Certificates of a person, oldest first.
+    async fn certificates_of_person(&self, hsa_id: &str) -> StoreResult<Vec<CertificateRecord>>;
+
+    /// Revokes a valid certificate; [`StoreError::Refused`] if it is revoked already.
+    async fn revoke_certificate(
+        &self,
+        serial: &Serial,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
+    // --- one-time values ---
+
+    /// Uses a one-time value (a nonce, an authorization code, a JWT id) in `purpose`.
+    /// [`Conflict::OneTimeValue`] if it was used before. The record is kept until
+    /// `keep_until` (at least as long as the value could be presented again).
+    async fn use_once(
+        &self,
+        purpose: &str,
+        value: &[u8],
+        keep_until: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// Forgets one-time values whose `keep_until` is before `now`; returns how many.
+    async fn purge_used_once(&self, now: OffsetDateTime) -> StoreResult<u64>;
+
+    // --- audit log ---
+
+    /// Appends an event that goes with no other change.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry>;
+
+    /// Up to `limit` entries with `seq > after`, in order.
+    async fn audit_entries(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    /// The newest entry's position and hash as recorded beside the chain.
+    async fn audit_head(&self) -> StoreResult<Option<AuditHead>>;
+}
