@@ -23,6 +23,7 @@ pub mod conformance;
 mod error;
 pub mod model;
 pub mod sqlite;
+pub mod validate;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

@@ -1,0 +1,52 @@
+//! The configuration file that `eid admin init` writes: every setting, commented.
+
+use crate::KeyAlgorithm;
+
+/// The text of a new `eid.toml` for a server at `public_url` with CA keys of `key_algorithm`.
+pub fn default_file(public_url: &str, key_algorithm: KeyAlgorithm) -> String {
+    format!(
+        r#"# eid configuration. Every value can be overridden by an environment variable
+# EID_<SECTION>__<KEY> (for example EID_CA__OCSP_URL) and some by command-line flags.
+# Relative paths are taken from this folder.
+
+[server]
+# The public base URL of `eid serve`; the OpenID Connect issuer, CRL and OCSP URLs derive
+# from it unless set below.
+public_url = "{public_url}"
+
+[store]
+# sqlite://FILE (embedded, one node).
+url = "sqlite://eid.db"
+# "process": a commit survives a killed process; "power-loss": also a power cut (slower).
+durability = "process"
+
+[ca]
+# Algorithm of the CA keys that `eid admin init` creates: p256, rsa2048 or rsa3072.
+key_algorithm = "{key_algorithm}"
+country = "SE"
+organisation = "eid"
+root_common_name = "eid Root CA"
+issuing_common_name = "eid Issuing CA 1"
+root_certificate = "ca/root.pem"
+issuing_certificate = "ca/issuing.pem"
+issuing_key = "ca/issuing-key.pem"
+# Put into every certificate; default: <public_url>/crl/issuing.crl and <public_url>/ocsp.
+# crl_url = "https://eid.example.org/crl/issuing.crl"
+# ocsp_url = "https://eid.example.org/ocsp"
+authentication_validity_days = 730
+signing_validity_days = 730
+
+[ca.policies]
+# Certificate policy OIDs. The defaults sit under a UUID arc (2.25, ITU-T X.667), which
+# needs no registration; an organisation with its own arc sets its own.
+# Certificates on virtual cards carry only `virtual_card`, so no relying party takes them
+# for real-card certificates.
+authentication = "{auth}"
+signing = "{sign}"
+virtual_card = "{virt}"
+"#,
+        auth = eid_pki::settings::DEFAULT_AUTHENTICATION_POLICY,
+        sign = eid_pki::settings::DEFAULT_SIGNING_POLICY,
+        virt = eid_pki::settings::DEFAULT_VIRTUAL_CARD_POLICY,
+    )
+}

@@ -1,0 +1,197 @@
+//! Configuration of every `eid` role, in layers: the TOML file `eid.toml` in the data folder,
+//! then `EID_<SECTION>__<KEY>` environment variables (e.g. `EID_CA__OCSP_URL`), then
+//! command-line flags. Unknown keys are refused. The layers are merged into a raw form and
+//! then validated into [`Config`] at start-up; every bad value gets its own message, naming
+//! the key and where the value came from.
+//!
+//! This crate never holds a secret: keys live in files the config points to.
+
+mod file;
+mod raw;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
+pub use eid_pki::{CaNames, KeyAlgorithm, ProfileSettings};
+pub use eid_store::Durability;
+pub use file::default_file;
+
+use raw::RawConfig;
+
+/// The configuration file's name inside the data folder.
+pub const FILE_NAME: &str = "eid.toml";
+
+/// The prefix of environment variables that override the file.
+pub const ENV_PREFIX: &str = "EID_";
+
+/// Validated configuration. Paths are absolute (relative ones are taken from the data folder).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// The server's public base URL (issuer and portal links derive from it).
+    pub public_url: String,
+    /// Where and how data is stored.
+    pub store: StoreConfig,
+    /// The certificate authority.
+    pub ca: CaConfig,
+}
+
+/// Where and how data is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The database.
+    pub location: StoreLocation,
+    /// What a commit survives.
+    pub durability: Durability,
+}
+
+/// A database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreLocation {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+}
+
+/// The certificate authority's files and profiles.
+#[derive(Debug, Clone)]
+pub struct CaConfig {
+    /// Algorithm of CA keys created by `eid admin init`.
+    pub key_algorithm: KeyAlgorithm,
+    /// Names of CAs created by `eid admin init`.
+    pub names: CaNames,
+    /// Root CA certificate (PEM).
+    pub root_certificate: PathBuf,
+    /// Issuing CA certificate (PEM).
+    pub issuing_certificate: PathBuf,
+    /// Issuing CA private key (PKCS#8 PEM).
+    pub issuing_key: PathBuf,
+    /// What goes into issued certificates.
+    pub profile: ProfileSettings,
+}
+
+/// One bad value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key, dotted (`ca.ocsp_url`).
+    pub key: String,
+    /// Where the value came from (the file, an environment variable, a flag).
+    pub source: Option<String>,
+    /// What is wrong, in plain words.
+    pub message: String,
+}
+
+/// Every bad value found; nothing is started with a bad configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The problems, one per bad value.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "the configuration has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  - `{}`", p.key)?;
+            if let Some(source) = &p.source {
+                write!(f, " (from {source})")?;
+            }
+            write!(f, ": {}", p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn one(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            problems: vec![Problem {
+                key: key.into(),
+                source: None,
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+/// Command-line values that override the file and the environment: `(dotted key, value)`.
+pub type Overrides<'a> = &'a [(&'a str, String)];
+
+impl Config {
+    /// Loads `DIR/eid.toml`, the `EID_*` environment and `overrides`, and validates them.
+    pub fn load(data_dir: &Path, overrides: Overrides<'_>) -> Result<Self, ConfigError> {
+        Self::load_from(data_dir, overrides, Env::prefixed(ENV_PREFIX))
+    }
+
+    fn load_from(data_dir: &Path, overrides: Overrides<'_>, env: Env) -> Result<Self, ConfigError> {
+        let file = data_dir.join(FILE_NAME);
+        if !file.is_file() {
+            return Err(ConfigError::one(
+                "data",
+                format!(
+                    "{} does not exist: run `eid admin init --data {}` first",
+                    file.display(),
+                    data_dir.display()
+                ),
+            ));
+        }
+        // Only sectioned variables (`EID_CA__OCSP_URL`) are configuration; `EID_DATA` and the
+        // like are the command line's.
+        let env = env.filter(|key| key.as_str().contains("__")).split("__");
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()))
+            .merge(Toml::file_exact(&file))
+            .merge(env);
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        let raw: RawConfig = figment.extract().map_err(|e| from_figment(&figment, e))?;
+        raw.validate(data_dir, &figment)
+    }
+}
+
+fn from_figment(figment: &Figment, error: figment::Error) -> ConfigError {
+    ConfigError {
+        problems: error
+            .into_iter()
+            .map(|e| Problem {
+                key: if e.path.is_empty() {
+                    "(file)".into()
+                } else {
+                    e.path.join(".")
+                },
+                source: e
+                    .metadata
+                    .as_ref()
+                    .map(describe_source)
+                    .or_else(|| source_of(figment, &e.path.join("."))),
+                message: e.kind.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// Where the value of `key` came from, for messages.
+pub(crate) fn source_of(figment: &Figment, key: &str) -> Option<String> {
+    figment.find_metadata(key).map(describe_source)
+}
+
+fn describe_source(m: &figment::Metadata) -> String {
+    match &m.source {
+        Some(source) => format!("{} {source}", m.name),
+        None => m.name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+//! The configuration as read, before validation: plain values with defaults.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use time::Duration;
+
+use crate::{
+    CaConfig, CaNames, Config, ConfigError, Durability, KeyAlgorithm, Problem, ProfileSettings,
+    StoreConfig, StoreLocation, source_of,
+};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawConfig {
+    server: RawServer,
+    store: RawStore,
+    ca: RawCa,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    public_url: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            public_url: "https://localhost:8443".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    url: String,
+    durability: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://eid.db".into(),
+            durability: "process".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCa {
+    key_algorithm: String,
+    country: String,
+    organisation: String,
+    root_common_name: String,
+    issuing_common_name: String,
+    root_certificate: PathBuf,
+    issuing_certificate: PathBuf,
+    issuing_key: PathBuf,
+    crl_url: Option<String>,
+    ocsp_url: Option<String>,
+    ca_issuers_url: Option<String>,
+    authentication_validity_days: i64,
+    signing_validity_days: i64,
+    policies: RawPolicies,
+}
+
+impl Default for RawCa {
+    fn default() -> Self {
+        Self {
+            key_algorithm: KeyAlgorithm::default().to_string(),
+            country: "SE".into(),
+            organisation: "eid".into(),
+            root_common_name: "eid Root CA".into(),
+            issuing_common_name: "eid Issuing CA 1".into(),
+            root_certificate: "ca/root.pem".into(),
+            issuing_certificate: "ca/issuing.pem".into(),
+            issuing_key: "ca/issuing-key.pem".into(),
+            crl_url: None,
+            ocsp_url: None,
+            ca_issuers_url: None,
+            authentication_validity_days: eid_pki::settings::DEFAULT_AUTHENTICATION_VALIDITY
+                .whole_days(),
+            signing_validity_days: eid_pki::settings::DEFAULT_SIGNING_VALIDITY.whole_days(),
+            policies: RawPolicies::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPolicies {
+    authentication: String,
+    signing: String,
+    virtual_card: String,
+}
+
+impl Default for RawPolicies {
+    fn default() -> Self {
+        Self {
+            authentication: eid_pki::settings::DEFAULT_AUTHENTICATION_POLICY.into(),
+            signing: eid_pki::settings::DEFAULT_SIGNING_POLICY.into(),
+            virtual_card: eid_pki::settings::DEFAULT_VIRTUAL_CARD_POLICY.into(),
+        }
+    }
+}
+
+/// Collects problems with their sources.
+struct Problems<'a> {
+    figment: &'a Figment,
+    found: Vec<Problem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.found.push(Problem {
+            key: key.into(),
+            source: source_of(self.figment, key),
+            message: message.into(),
+        });
+    }
+}
+
+impl RawConfig {
+    pub(crate) fn validate(
+        self,
+        data_dir: &Path,
+        figment: &Figment,
+    ) -> Result<Config, ConfigError> {
+        let mut problems = Problems {
+            figment,
+            found: Vec::new(),
+        };
+        let p = &mut problems;
+
+        let public_url = self.server.public_url.trim_end_matches('/').to_owned();
+        // A bad public URL is reported once, not again in the URLs derived from it.
+        let base = match check_base_url(&public_url) {
+            Ok(()) => public_url.as_str(),
+            Err(message) => {
+                p.add("server.public_url", message);
+                "https://public-url.invalid"
+            }
+        };
+
+        let location = match self.store.url.split_once("://") {
+            Some(("sqlite", "")) | None => {
+                p.add(
+                    "store.url",
+                    format!("`{}` is not a store URL: use sqlite://FILE", self.store.url),
+                );
+                None
+            }
+            Some(("sqlite", file)) => Some(StoreLocation::Sqlite(data_dir.join(file))),
+            Some((scheme, _)) => {
+                p.add(
+                    "store.url",
+                    format!(
+                        "the `{scheme}` store is not supported by this version: use sqlite://FILE"
+                    ),
+                );
+                None
+            }
+        };
+        let durability = match self.store.durability.as_str() {
+            "process" => Some(Durability::Process),
+            "power-loss" => Some(Durability::PowerLoss),
+            other => {
+                p.add(
+                    "store.durability",
+                    format!("`{other}` is not a durability: use `process` or `power-loss`"),
+                );
+                None
+            }
+        };
+
+        let ca = self.ca;
+        let key_algorithm = match ca.key_algorithm.parse::<KeyAlgorithm>() {
+            Ok(alg) => Some(alg),
+            Err(e) => {
+                p.add("ca.key_algorithm", e.to_string());
+                None
+            }
+        };
+        for (key, value) in [
+            ("ca.organisation", &ca.organisation),
+            ("ca.root_common_name", &ca.root_common_name),
+            ("ca.issuing_common_name", &ca.issuing_common_name),
+        ] {
+            if value.trim().is_empty() || value.len() > 64 {
+                p.add(key, "must be 1 to 64 characters");
+            }
+        }
+        let validity = |p: &mut Problems<'_>, key: &str, days: i64| {
+            if (1..=40 * 366).contains(&days) {
+                Some(Duration::days(days))
+            } else {
+                p.add(
+                    key,
+                    format!("{days} is not a number of days between 1 and 14640"),
+                );
+                None
+            }
+        };
+        let auth_validity = validity(
+            p,
+            "ca.authentication_validity_days",
+            ca.authentication_validity_days,
+        );
+        let sign_validity = validity(p, "ca.signing_validity_days", ca.signing_validity_days);
+
+        let mut profile = ProfileSettings::new(
+            ca.crl_url
+                .unwrap_or_else(|| format!("{base}/crl/issuing.crl")),
+            ca.ocsp_url.unwrap_or_else(|| format!("{base}/ocsp")),
+        );
+        profile.country = ca.country.clone();
+        profile.ca_issuers_url = ca.ca_issuers_url;
+        profile.authentication_policy = ca.policies.authentication;
+        profile.signing_policy = ca.policies.signing;
+        profile.virtual_card_policy = ca.policies.virtual_card;
+        if let (Some(a), Some(s)) = (auth_validity, sign_validity) {
+            profile.authentication_validity = a;
+            profile.signing_validity = s;
+        }
+        if let Err(problem) = profile.validate() {
+            p.add("ca", problem.to_string());
+        }
+
+        let (Some(location), Some(durability), Some(key_algorithm), true) = (
+            location,
+            durability,
+            key_algorithm,
+            problems.found.is_empty(),
+        ) else {
+            return Err(ConfigError {
+                problems: problems.found,
+            });
+        };
+        Ok(Config {
+            data_dir: data_dir.to_path_buf(),
+            public_url,
+            store: StoreConfig {
+                location,
+                durability,
+            },
+            ca: CaConfig {
+                key_algorithm,
+                names: CaNames {
+                    country: ca.country,
+                    organisation: ca.organisation,
+                    root_common_name: ca.root_common_name,
+                    issuing_common_name: ca.issuing_common_name,
+                },
+                root_certificate: data_dir.join(ca.root_certificate),
+                issuing_certificate: data_dir.join(ca.issuing_certificate),
+                issuing_key: data_dir.join(ca.issuing_key),
+                profile,
+            },
+        })
+    }
+}
+
+/// A server base URL: `http(s)://host[:port][/path]`, no query or fragment.
+fn check_base_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{url}` must start with https:// (or http:// for a test)"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        return Err(format!("`{url}` has no usable host"));
+    }
+    if url.contains(['?', '#', ' ']) {
+        return Err(format!("`{url}` must not have a query, fragment or space"));
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+use std::path::Path;
+
+use figment::providers::Env;
+
+use super::*;
+
+fn folder_with(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
+    dir
+}
+
+/// Loads with a private environment prefix so parallel tests do not see each other.
+fn load(dir: &Path, overrides: Overrides<'_>, prefix: &str) -> Result<Config, ConfigError> {
+    Config::load_from(dir, overrides, Env::prefixed(prefix))
+}
+
+#[test]
+fn the_written_default_file_loads() {
+    let dir = folder_with(&default_file(
+        "https://eid.example.org",
+        KeyAlgorithm::Rsa2048,
+    ));
+    let config = load(dir.path(), &[], "EIDTEST0_").unwrap();
+    assert_eq!(config.public_url, "https://eid.example.org");
+    assert_eq!(config.ca.key_algorithm, KeyAlgorithm::Rsa2048);
+    assert_eq!(config.ca.profile.ocsp_url, "https://eid.example.org/ocsp");
+    assert_eq!(
+        config.ca.profile.crl_url,
+        "https://eid.example.org/crl/issuing.crl"
+    );
+    assert_eq!(
+        config.store.location,
+        StoreLocation::Sqlite(dir.path().join("eid.db"))
+    );
+    assert_eq!(config.store.durability, Durability::Process);
+    assert_eq!(config.ca.issuing_key, dir.path().join("ca/issuing-key.pem"));
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail decides the closure's error type.
+fn environment_overrides_file_and_flags_override_environment() {
+    // figment's Jail sets environment variables for one closure, one test at a time.
+    figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            FILE_NAME,
+            "[ca]\nocsp_url = \"https://file.example/ocsp\"\n",
+        )?;
+        jail.set_env("EIDTEST1_CA__OCSP_URL", "https://env.example/ocsp");
+        jail.set_env("EIDTEST1_STORE__DURABILITY", "power-loss");
+        jail.set_env("EIDTEST1_DATA", "/not/configuration");
+        let dir = jail.directory().to_path_buf();
+        let config = load(&dir, &[], "EIDTEST1_").map_err(|e| e.to_string())?;
+        assert_eq!(config.ca.profile.ocsp_url, "https://env.example/ocsp");
+        assert_eq!(config.store.durability, Durability::PowerLoss);
+        let flags = [("ca.ocsp_url", "https://flag.example/ocsp".to_string())];
+        let config = load(&dir, &flags, "EIDTEST1_").map_err(|e| e.to_string())?;
+        assert_eq!(config.ca.profile.ocsp_url, "https://flag.example/ocsp");
+        jail.set_env("EIDTEST1_CA__KEY_ALGORITHM", "dsa");
+        let err = load(&dir, &[], "EIDTEST1_").unwrap_err();
+        assert!(err.to_string().contains("EIDTEST1_"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn every_bad_value_gets_its_own_message() {
+    let dir = folder_with(
+        r#"
+[server]
+public_url = "ftp://example.org"
+[store]
+durability = "sometimes"
+[ca]
+key_algorithm = "dsa"
+signing_validity_days = 0
+"#,
+    );
+    let err = load(dir.path(), &[], "EIDTEST2_").unwrap_err();
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "server.public_url",
+            "store.durability",
+            "ca.key_algorithm",
+            "ca.signing_validity_days"
+        ],
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("4 problems"), "{text}");
+    assert!(text.contains("`dsa`"), "{text}");
+    assert!(text.contains("TOML file"), "{text}");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let dir = folder_with("[ca]\nocsp_ulr = \"https://typo.example\"\n");
+    let err = load(dir.path(), &[], "EIDTEST3_").unwrap_err();
+    assert!(err.to_string().contains("ocsp_ulr"), "{err}");
+}
+
+#[test]
+fn a_bad_policy_oid_is_refused() {
+    let dir = folder_with("[ca.policies]\nsigning = \"not.an.oid\"\n");
+    let err = load(dir.path(), &[], "EIDTEST4_").unwrap_err();
+    assert!(err.to_string().contains("not.an.oid"), "{err}");
+}
+
+#[test]
+fn a_missing_file_says_how_to_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(dir.path(), &[], "EIDTEST5_").unwrap_err();
+    assert!(err.to_string().contains("eid admin init"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_toml_is_refused() {
+    let dir = folder_with("this is [not toml");
+    let err = load(dir.path(), &[], "EIDTEST6_").unwrap_err();
+    assert!(!err.problems.is_empty());
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every check of the project on a fresh Debian 12 machine (as root) or a developer's:
+# installs the Debian packages the tests need when they are missing, then formatting,
+# clippy, every test, and a short fuzzing smoke run. Exit status 0 only if all pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+# Debian packages the tests use: OpenSSL's command line (independent certificate checks),
+# a C compiler for the bundled SQLite and aws-lc, git for cargo-fuzz's install.
+packages=(openssl gcc g++ make git ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+log "fuzzing smoke run"
+scripts/fuzz-smoke.sh
+
+log "all checks passed"

@@ -1,0 +1,250 @@
+//! The command line: every subcommand and flag, with their help texts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// eid: a smart-card eID platform (CA, card personalisation, OpenID Connect, My Pages).
+#[derive(Debug, Parser)]
+#[command(name = "eid", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// ID-administrator commands: organisations, persons, cards, certificates, audit log.
+    Admin(AdminArgs),
+    /// Benchmarks that measure the platform's figures (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Where the data folder is, and how to show results.
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// The data folder (configuration eid.toml, CA files, database).
+    #[arg(long, global = true, env = "EID_DATA", default_value = "eid-data")]
+    pub data: PathBuf,
+    /// Print results as JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a data folder: configuration, root and issuing CA, database.
+    Init(InitArgs),
+    /// Organisations and their signing-certificate policy.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Persons (card holders) and their entitlement to a signing certificate.
+    #[command(subcommand)]
+    Person(PersonCommand),
+    /// Cards.
+    #[command(subcommand)]
+    Card(CardCommand),
+    /// Certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The server's public base URL (OpenID Connect issuer; CRL and OCSP URLs derive from it).
+    #[arg(long, default_value = "https://localhost:8443")]
+    pub public_url: String,
+    /// Algorithm of the CA keys to create.
+    #[arg(long, default_value = "p256", value_parser = ["p256", "rsa2048", "rsa3072"])]
+    pub key_algorithm: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SigningPolicyArg {
+    /// No signing certificates for this organisation's card holders.
+    Disabled,
+    /// Entitled card holders fetch their signing certificate in My Pages.
+    SelfService,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Add an organisation.
+    Add {
+        /// Organisation number, ten digits (e.g. 2321000016).
+        #[arg(long)]
+        number: String,
+        /// Name (the certificates' O).
+        #[arg(long)]
+        name: String,
+        /// Signing-certificate policy: the organisation's decision.
+        #[arg(long, value_enum, default_value = "disabled")]
+        signing: SigningPolicyArg,
+        /// Accept keys without an on-card attestation.
+        #[arg(long)]
+        accept_unattested_keys: bool,
+    },
+    /// List organisations.
+    List,
+    /// Set an organisation's signing-certificate policy.
+    Policy {
+        /// Organisation number.
+        number: String,
+        /// Signing-certificate policy.
+        #[arg(long, value_enum)]
+        signing: SigningPolicyArg,
+        /// Accept keys without an on-card attestation (default: keep as is).
+        #[arg(long)]
+        accept_unattested_keys: Option<bool>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonCommand {
+    /// Add a person.
+    Add {
+        /// HSA-id, SE<organisation number>-<local id> (e.g. SE2321000016-A1B2).
+        #[arg(long)]
+        hsa_id: String,
+        /// Given name.
+        #[arg(long)]
+        given_name: String,
+        /// Surname.
+        #[arg(long)]
+        surname: String,
+        /// Organisation number.
+        #[arg(long)]
+        org: String,
+        /// Entitle the person to a signing certificate at once.
+        #[arg(long)]
+        entitled: bool,
+    },
+    /// List persons.
+    List {
+        /// Only this organisation's.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Entitle a person to a signing certificate (or withdraw it with --withdraw).
+    Entitle {
+        /// HSA-id.
+        hsa_id: String,
+        /// Withdraw the entitlement instead.
+        #[arg(long)]
+        withdraw: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CardKindArg {
+    /// Old card with a PIN letter: PIN1, PIN2, PUK.
+    TwoPin,
+    /// New card (product number 7XX): PIN1 only.
+    OnePin,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CardCommand {
+    /// Record a card that was personalised elsewhere (its keys already on it).
+    Register {
+        /// Card number.
+        #[arg(long)]
+        number: String,
+        /// Product number (7XX for one-PIN cards).
+        #[arg(long)]
+        product: String,
+        /// Card kind.
+        #[arg(long, value_enum)]
+        kind: CardKindArg,
+        /// HSA-id of the holder.
+        #[arg(long)]
+        holder: String,
+    },
+    /// List cards.
+    List {
+        /// Only this holder's.
+        #[arg(long)]
+        holder: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProfileArg {
+    /// Authentication certificate (slot 9A).
+    Authentication,
+    /// Signing certificate (slot 9C).
+    Signing,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Issue a certificate for a key on a card, from a PKCS#10 request (PEM or DER). The
+    /// subject is the card holder's from the store; the request's subject is ignored.
+    Issue {
+        /// Card number.
+        #[arg(long)]
+        card: String,
+        /// Certificate profile.
+        #[arg(long, value_enum)]
+        profile: ProfileArg,
+        /// The certificate request file.
+        #[arg(long)]
+        csr: PathBuf,
+        /// The card is a virtual card (the certificate carries the virtual-card policy).
+        #[arg(long = "virtual")]
+        virtual_card: bool,
+        /// Write the certificate (PEM) to this file as well.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List the certificates of a card or a person.
+    List {
+        /// Card number.
+        #[arg(long, conflicts_with = "person", required_unless_present = "person")]
+        card: Option<String>,
+        /// HSA-id.
+        #[arg(long)]
+        person: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain: finds a changed, inserted or removed entry.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The CA core under concurrent load: CSR parse, proof-of-possession check, issue and
+    /// durable commit. Self-contained: a fresh data folder, removed afterwards.
+    Issue(BenchIssueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIssueArgs {
+    /// The issuing CA's key.
+    #[arg(long, default_value = "p256", value_parser = ["p256", "rsa2048", "rsa3072"])]
+    pub key: String,
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Commit durability: process (default) or power-loss.
+    #[arg(long, default_value = "process", value_parser = ["process", "power-loss"])]
+    pub durability: String,
+}

@@ -1,0 +1,503 @@
+//! The `eid` command line as an operator uses it: real binary, real data folder, exit codes
+//! and messages, and that a refused command changes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Eid {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl Eid {
+    /// A fresh, initialised data folder with one organisation and one person with a card.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let eid = Self {
+            data: dir.path().join("data"),
+            _dir: dir,
+        };
+        eid.ok(&["admin", "init"]);
+        eid.ok(&[
+            "admin",
+            "org",
+            "add",
+            "--number",
+            "2321000016",
+            "--name",
+            "Region Exempel",
+            "--signing",
+            "self-service",
+        ]);
+        eid.ok(&[
+            "admin",
+            "person",
+            "add",
+            "--hsa-id",
+            "SE2321000016-A1B2",
+            "--given-name",
+            "Anna",
+            "--surname",
+            "Andersson",
+            "--org",
+            "2321000016",
+            "--entitled",
+        ]);
+        eid.ok(&[
+            "admin",
+            "card",
+            "register",
+            "--number",
+            "9752000001",
+            "--product",
+            "610",
+            "--kind",
+            "two-pin",
+            "--holder",
+            "SE2321000016-A1B2",
+        ]);
+        eid
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eid"));
+        cmd.args(args)
+            .arg("--data")
+            .arg(&self.data)
+            .env_remove("EID_DATA");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command expected to fail with `code`; returns its message.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        stderr(&out)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// Everything a refused command must leave as it was.
+    fn snapshot(&self) -> (Value, Value, Value, Value, String) {
+        (
+            self.json(&["admin", "org", "list"]),
+            self.json(&["admin", "person", "list"]),
+            self.json(&["admin", "card", "list"]),
+            self.json(&["admin", "cert", "list", "--card", "9752000001"]),
+            self.ok(&["admin", "audit", "verify"]),
+        )
+    }
+
+    fn csr(&self, name: &str) -> PathBuf {
+        let key = self.data.with_file_name(format!("{name}.key"));
+        let csr = self.data.with_file_name(format!("{name}.csr"));
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes",
+                "-subj",
+                "/CN=Mallory/O=Evil/serialNumber=SE0000000000-EVIL",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-outform")
+            .arg("DER")
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", stderr(&status));
+        csr
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn init_refuses_an_existing_or_non_empty_folder() {
+    let eid = Eid::new();
+    let before = eid.snapshot();
+    let msg = eid.fails(&["admin", "init"], 1);
+    assert!(msg.contains("already an eid data folder"), "{msg}");
+    assert_eq!(eid.snapshot(), before);
+
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("notes.txt"), "mine").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_eid"))
+        .args(["admin", "init", "--data", path(other.path())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(other.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "init left files behind");
+}
+
+#[test]
+fn an_rsa_ca_issues_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("rsa");
+    let out = Command::new(env!("CARGO_BIN_EXE_eid"))
+        .args([
+            "admin",
+            "init",
+            "--key-algorithm",
+            "rsa2048",
+            "--data",
+            path(&data),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(data.join("eid.toml")).unwrap();
+    assert!(text.contains("key_algorithm = \"rsa2048\""));
+    let verify = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(data.join("ca/issuing.pem"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("rsaEncryption"));
+}
+
+#[test]
+fn issued_certificates_chain_and_take_the_subject_from_the_register() {
+    let eid = Eid::new();
+    let csr = eid.csr("auth");
+    let out = eid.data.with_file_name("auth.pem");
+    let issued = eid.json(&[
+        "admin",
+        "cert",
+        "issue",
+        "--card",
+        "9752000001",
+        "--profile",
+        "authentication",
+        "--csr",
+        path(&csr),
+        "--out",
+        path(&out),
+    ]);
+    assert_eq!(issued["kind"], "authentication");
+    assert_eq!(issued["hsa_id"], "SE2321000016-A1B2");
+    let text = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "RFC2253",
+            "-in",
+            path(&out),
+        ])
+        .output()
+        .unwrap();
+    let subject = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        subject.contains("serialNumber=SE2321000016-A1B2"),
+        "{subject}"
+    );
+    assert!(
+        !subject.contains("Mallory") && !subject.contains("Evil"),
+        "{subject}"
+    );
+    let verify = Command::new("openssl")
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(eid.data.join("ca/root.pem"))
+        .arg("-untrusted")
+        .arg(eid.data.join("ca/issuing.pem"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_and_change_nothing() {
+    let eid = Eid::new();
+    let csr = eid.csr("key");
+    let good = std::fs::read(&csr).unwrap();
+    eid.ok(&[
+        "admin",
+        "cert",
+        "issue",
+        "--card",
+        "9752000001",
+        "--profile",
+        "authentication",
+        "--csr",
+        path(&csr),
+    ]);
+    let before = eid.snapshot();
+
+    // A reused public key.
+    let msg = eid.fails(
+        &[
+            "admin",
+            "cert",
+            "issue",
+            "--card",
+            "9752000001",
+            "--profile",
+            "signing",
+            "--csr",
+            path(&csr),
+        ],
+        1,
+    );
+    assert!(msg.contains("authentication key"), "{msg}");
+
+    // A request whose signature does not verify.
+    let mut bad_sig = good.clone();
+    let last = bad_sig.len() - 3;
+    bad_sig[last] ^= 0x55;
+    let bad_sig_path = eid.data.with_file_name("badsig.csr");
+    std::fs::write(&bad_sig_path, &bad_sig).unwrap();
+    let msg = eid.fails(
+        &[
+            "admin",
+            "cert",
+            "issue",
+            "--card",
+            "9752000001",
+            "--profile",
+            "authentication",
+            "--csr",
+            path(&bad_sig_path),
+        ],
+        2,
+    );
+    assert!(msg.contains("request"), "{msg}");
+
+    // Truncated DER.
+    let cut = eid.data.with_file_name("cut.csr");
+    std::fs::write(&cut, &good[..good.len() / 2]).unwrap();
+    eid.fails(
+        &[
+            "admin",
+            "cert",
+            "issue",
+            "--card",
+            "9752000001",
+            "--profile",
+            "authentication",
+            "--csr",
+            path(&cut),
+        ],
+        2,
+    );
+
+    // A duplicate HSA-id, a bad organisation number, an unknown organisation.
+    let msg = eid.fails(
+        &[
+            "admin",
+            "person",
+            "add",
+            "--hsa-id",
+            "SE2321000016-A1B2",
+            "--given-name",
+            "Eve",
+            "--surname",
+            "Evil",
+            "--org",
+            "2321000016",
+        ],
+        1,
+    );
+    assert!(msg.contains("HSA-id already exists"), "{msg}");
+    let msg = eid.fails(
+        &[
+            "admin",
+            "org",
+            "add",
+            "--number",
+            "2321000017",
+            "--name",
+            "X",
+        ],
+        2,
+    );
+    assert!(msg.contains("check digit"), "{msg}");
+    let msg = eid.fails(
+        &[
+            "admin",
+            "person",
+            "add",
+            "--hsa-id",
+            "SE5560000001-X1",
+            "--given-name",
+            "Eve",
+            "--surname",
+            "Evil",
+            "--org",
+            "5560000001",
+        ],
+        1,
+    );
+    assert!(msg.contains("no organisation"), "{msg}");
+    // A card for a holder that does not exist; a two-PIN card with a 7XX product number.
+    eid.fails(
+        &[
+            "admin",
+            "card",
+            "register",
+            "--number",
+            "9752000009",
+            "--product",
+            "610",
+            "--kind",
+            "two-pin",
+            "--holder",
+            "SE2321000016-NOBODY",
+        ],
+        1,
+    );
+    eid.fails(
+        &[
+            "admin",
+            "card",
+            "register",
+            "--number",
+            "9752000009",
+            "--product",
+            "710",
+            "--kind",
+            "two-pin",
+            "--holder",
+            "SE2321000016-A1B2",
+        ],
+        2,
+    );
+    // Bad usage.
+    eid.fails(&["admin", "org", "add", "--number", "2321000016"], 2);
+
+    assert_eq!(eid.snapshot(), before);
+}
+
+#[test]
+fn a_bad_configuration_value_is_named_and_nothing_runs() {
+    let eid = Eid::new();
+    let before = eid.snapshot();
+    let file = eid.data.join("eid.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        original.replace("durability = \"process\"", "durability = \"maybe\""),
+    )
+    .unwrap();
+    let msg = eid.fails(
+        &[
+            "admin",
+            "org",
+            "add",
+            "--number",
+            "5560000001",
+            "--name",
+            "New",
+        ],
+        2,
+    );
+    assert!(
+        msg.contains("store.durability") && msg.contains("maybe"),
+        "{msg}"
+    );
+    std::fs::write(&file, &original).unwrap();
+
+    let out = eid.run_env(
+        &[
+            "admin",
+            "org",
+            "add",
+            "--number",
+            "5560000001",
+            "--name",
+            "New",
+        ],
+        &[("EID_CA__OCSP_URL", "ftp://ocsp.example")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("EID_"), "{}", stderr(&out));
+    assert_eq!(eid.snapshot(), before);
+}
+
+#[test]
+fn audit_verify_finds_a_changed_entry() {
+    let eid = Eid::new();
+    eid.ok(&["admin", "audit", "verify"]);
+    let conn = rusqlite::Connection::open(eid.data.join("eid.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_log_no_update;
+         UPDATE audit_log SET actor = 'admin:someone-else' WHERE seq = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let msg = eid.fails(&["admin", "audit", "verify"], 1);
+    assert!(msg.contains("entry 2 was changed"), "{msg}");
+}
+
+#[test]
+fn lists_print_json() {
+    let eid = Eid::new();
+    let orgs = eid.json(&["admin", "org", "list"]);
+    assert_eq!(orgs[0]["org_number"], "2321000016");
+    assert_eq!(orgs[0]["signing_policy"], "self-service");
+    let cards = eid.json(&["admin", "card", "list"]);
+    assert_eq!(cards[0]["kind"], "two-pin");
+    let report = eid.json(&["admin", "audit", "verify"]);
+    assert_eq!(report["entries"], 4); // ca.create, organisation, person, card
+    eid.ok(&[
+        "admin",
+        "org",
+        "policy",
+        "2321000016",
+        "--signing",
+        "disabled",
+    ]);
+    let orgs = eid.json(&["admin", "org", "list"]);
+    assert_eq!(orgs[0]["signing_policy"], "disabled");
+    eid.ok(&[
+        "admin",
+        "person",
+        "entitle",
+        "SE2321000016-A1B2",
+        "--withdraw",
+    ]);
+    let persons = eid.json(&["admin", "person", "list"]);
+    assert_eq!(persons[0]["signing_entitled"], false);
+}
