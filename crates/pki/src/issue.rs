@@ -1,0 +1,342 @@
+//! The RA step: decides whether a certificate may be issued (person, card, policy, key),
+//! has the CA sign it, and records it with its audit entry **before** returning it.
+//!
+//! On any refusal or failure nothing in the store changes. Of two concurrent requests for
+//! the same public key exactly one succeeds: the store's unique constraint decides.
+
+use rand::CryptoRng;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use eid_store::{
+    AuditEvent, CardState, CertKind, CertStatus, CertificateRecord, Conflict, Missing, Serial,
+    SigningPolicy, Store, StoreError,
+};
+
+use crate::ca::LeafError;
+use crate::profile::{Leaf, Subject, key_identifier};
+use crate::serial::random_serial;
+use crate::{CertificateAuthority, Csr, Profile, SubjectError};
+
+/// How many random serials to try when one is taken (practically never: 126 random bits).
+const SERIAL_ATTEMPTS: usize = 3;
+
+/// A request to certify a card's key for a person.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// The certificate's subject; must be the card's holder.
+    pub hsa_id: String,
+    /// The card that holds the key.
+    pub card_number: String,
+    /// Authentication or signing.
+    pub profile: Profile,
+    /// The checked request with the key to certify. Only its key is used.
+    pub csr: Csr,
+    /// Whether the key is on a virtual card (the certificate then carries only the
+    /// virtual-card policy).
+    pub virtual_card: bool,
+}
+
+/// An issued and recorded certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The record as committed to the store (DER, serial, validity, key hash).
+    pub record: CertificateRecord,
+    /// The certificate, PEM.
+    pub pem: String,
+}
+
+/// Why a certificate was not issued. The store is unchanged in every case.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// No person has this HSA-id.
+    #[error("no person with HSA-id {0} exists")]
+    UnknownPerson(String),
+    /// The person has left (is inactive).
+    #[error("{0} is not active (has left the organisation): no certificates are issued")]
+    PersonInactive(String),
+    /// No card has this number.
+    #[error("no card with number {0} exists")]
+    UnknownCard(String),
+    /// The card belongs to someone else.
+    #[error("card {card} does not belong to {hsa_id}")]
+    CardOfAnotherPerson {
+        /// The card.
+        card: String,
+        /// The person asked for.
+        hsa_id: String,
+    },
+    /// The card is revoked or dead.
+    #[error("card {card} is {state}: no new certificates are issued for it")]
+    CardNotUsable {
+        /// The card.
+        card: String,
+        /// Its state, in words.
+        state: &'static str,
+    },
+    /// The person's organisation is missing from the store (an inconsistent store).
+    #[error("the organisation {0} of this person does not exist")]
+    UnknownOrganisation(String),
+    /// The organisation has not enabled self-service signing certificates.
+    #[error(
+        "{organisation} has not enabled signing certificates for its card holders; ask your \
+         ID administrator"
+    )]
+    SigningDisabled {
+        /// The organisation's name.
+        organisation: String,
+    },
+    /// The organisation has not entitled this person to a signing certificate.
+    #[error(
+        "{hsa_id} is not entitled to a signing certificate by their organisation; ask your \
+         ID administrator"
+    )]
+    NotEntitled {
+        /// The person.
+        hsa_id: String,
+    },
+    /// A signing certificate needs a valid authentication certificate on the same card.
+    #[error("card {card} has no valid authentication certificate; a signing certificate needs one")]
+    NoAuthenticationCertificate {
+        /// The card.
+        card: String,
+    },
+    /// The key is the card's authentication key: the signing key must be another key.
+    #[error(
+        "this key is the card's authentication key; a signing certificate needs the card's \
+         separate signing key"
+    )]
+    KeyIsAuthenticationKey,
+    /// The key is already certified: each certificate needs a new key.
+    #[error("this public key is already certified{}; each certificate needs a new key",
+        .serial.as_ref().map(|s| format!(" (certificate {s})")).unwrap_or_default())]
+    KeyAlreadyCertified {
+        /// The certificate that has it, when known.
+        serial: Option<Serial>,
+    },
+    /// The issuing CA is expired or not yet valid.
+    #[error("the issuing CA is not valid at {now} (valid {not_before} to {not_after})")]
+    CaNotValid {
+        /// The time of the request.
+        now: OffsetDateTime,
+        /// Start of the CA's validity.
+        not_before: OffsetDateTime,
+        /// End of the CA's validity.
+        not_after: OffsetDateTime,
+    },
+    /// The person's name or HSA-id cannot be put in a certificate.
+    #[error("the person's name cannot be put in a certificate: {0}")]
+    Subject(#[from] SubjectError),
+    /// The CA could not sign (for an HSM: device failure).
+    #[error("the CA could not sign the certificate: {0}")]
+    Signing(String),
+    /// Every random serial tried was taken (a broken RNG).
+    #[error("no free serial number found in {SERIAL_ATTEMPTS} tries; is the random source broken?")]
+    SerialExhausted,
+    /// The store failed.
+    #[error("the store failed: {0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for IssueError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Issues a certificate for `req` if the person, card, organisation policy and key allow
+/// it, and records it (with an audit entry by `actor`) before returning it.
+#[tracing::instrument(skip_all, fields(hsa_id = %req.hsa_id, card = %req.card_number, profile = %req.profile))]
+pub async fn issue<R: CryptoRng + ?Sized>(
+    ca: &CertificateAuthority,
+    store: &dyn Store,
+    req: &IssueRequest,
+    actor: &str,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<Issued, IssueError> {
+    let not_before = whole_seconds(now);
+    if now < ca.not_before() || not_before >= ca.not_after() {
+        return Err(IssueError::CaNotValid {
+            now,
+            not_before: ca.not_before(),
+            not_after: ca.not_after(),
+        });
+    }
+
+    let person = store
+        .person(&req.hsa_id)
+        .await?
+        .ok_or_else(|| IssueError::UnknownPerson(req.hsa_id.clone()))?;
+    if !person.active {
+        return Err(IssueError::PersonInactive(person.hsa_id));
+    }
+    let card = store
+        .card(&req.card_number)
+        .await?
+        .ok_or_else(|| IssueError::UnknownCard(req.card_number.clone()))?;
+    if card.holder != person.hsa_id {
+        return Err(IssueError::CardOfAnotherPerson {
+            card: card.card_number,
+            hsa_id: person.hsa_id,
+        });
+    }
+    match card.state {
+        CardState::Revoked => return Err(card_not_usable(&card.card_number, "revoked")),
+        CardState::Dead => return Err(card_not_usable(&card.card_number, "dead (PUK blocked)")),
+        CardState::NotActivated | CardState::Active => {}
+    }
+    let organisation = store
+        .organisation(&person.org_number)
+        .await?
+        .ok_or_else(|| IssueError::UnknownOrganisation(person.org_number.clone()))?;
+
+    let profile_validity = match req.profile {
+        Profile::Authentication => ca.settings().authentication_validity,
+        Profile::Signing => ca.settings().signing_validity,
+    };
+    let mut not_after = whole_seconds(now.saturating_add(profile_validity)).min(ca.not_after());
+
+    if req.profile == Profile::Signing {
+        if organisation.signing_policy != SigningPolicy::SelfService {
+            return Err(IssueError::SigningDisabled {
+                organisation: organisation.name,
+            });
+        }
+        if !person.signing_entitled {
+            return Err(IssueError::NotEntitled {
+                hsa_id: person.hsa_id,
+            });
+        }
+        let auth_not_after = store
+            .certificates_of_card(&card.card_number)
+            .await?
+            .iter()
+            .filter(|c| {
+                c.kind == CertKind::Authentication
+                    && c.status == CertStatus::Valid
+                    && c.hsa_id.as_deref() == Some(person.hsa_id.as_str())
+                    && c.not_before <= now
+                    && now < c.not_after
+            })
+            .map(|c| c.not_after)
+            .max()
+            .ok_or_else(|| IssueError::NoAuthenticationCertificate {
+                card: card.card_number.clone(),
+            })?;
+        not_after = not_after.min(auth_not_after);
+    }
+
+    if let Some(existing) = store
+        .certificate_by_public_key(req.csr.spki_sha256())
+        .await?
+    {
+        return Err(key_taken(&existing, req.profile, &card.card_number));
+    }
+
+    let subject = Subject {
+        organisation: &organisation.name,
+        given_name: &person.given_name,
+        surname: &person.surname,
+        hsa_id: &person.hsa_id,
+    };
+    let kind = req.profile.cert_kind();
+    let audit_details = json!({
+        "kind": kind,
+        "card": card.card_number,
+        "hsa_id": person.hsa_id,
+        "virtual_card": req.virtual_card,
+    });
+    for _ in 0..SERIAL_ATTEMPTS {
+        let serial_bytes = random_serial(rng);
+        let Some(serial) = Serial::from_be_bytes(&serial_bytes) else {
+            continue;
+        };
+        let leaf = Leaf {
+            profile: req.profile,
+            virtual_card: req.virtual_card,
+            subject: subject.clone(),
+            subject_key_id: key_identifier(req.csr.spki_der()),
+            serial: serial_bytes,
+            not_before,
+            not_after,
+        };
+        let der = ca.sign_leaf(&leaf, &req.csr).map_err(|e| match e {
+            LeafError::Subject(e) => IssueError::Subject(e),
+            LeafError::Sign(e) => IssueError::Signing(e),
+        })?;
+        let record = CertificateRecord {
+            serial: serial.clone(),
+            kind,
+            card_number: Some(card.card_number.clone()),
+            hsa_id: Some(person.hsa_id.clone()),
+            status: CertStatus::Valid,
+            der,
+            not_before,
+            not_after,
+            public_key_sha256: *req.csr.spki_sha256(),
+            issued_at: now,
+        };
+        let audit = AuditEvent {
+            at: now,
+            actor: actor.to_owned(),
+            action: "certificate.issue".into(),
+            subject: serial.to_string(),
+            details: audit_details.clone(),
+        };
+        match store.add_certificate(&record, &audit).await {
+            Ok(()) => {
+                tracing::info!(serial = %serial, "certificate issued");
+                let pem = crate::pem_encode("CERTIFICATE", &record.der);
+                return Ok(Issued { record, pem });
+            }
+            Err(StoreError::Conflict(Conflict::Serial)) => {
+                tracing::warn!(serial = %serial, "serial taken, drawing another");
+            }
+            Err(StoreError::Conflict(Conflict::PublicKey)) => {
+                // Lost a race for this key: explain with what won, if we can see it.
+                let existing = store
+                    .certificate_by_public_key(req.csr.spki_sha256())
+                    .await
+                    .ok()
+                    .flatten();
+                return Err(existing
+                    .map_or(IssueError::KeyAlreadyCertified { serial: None }, |c| {
+                        key_taken(&c, req.profile, &card.card_number)
+                    }));
+            }
+            Err(StoreError::NotFound(Missing::Card)) => {
+                return Err(IssueError::UnknownCard(card.card_number.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(IssueError::SerialExhausted)
+}
+
+fn card_not_usable(card: &str, state: &'static str) -> IssueError {
+    IssueError::CardNotUsable {
+        card: card.to_owned(),
+        state,
+    }
+}
+
+/// The refusal for a key that `existing` already certifies.
+fn key_taken(existing: &CertificateRecord, profile: Profile, card: &str) -> IssueError {
+    if profile == Profile::Signing
+        && existing.kind == CertKind::Authentication
+        && existing.card_number.as_deref() == Some(card)
+    {
+        IssueError::KeyIsAuthenticationKey
+    } else {
+        IssueError::KeyAlreadyCertified {
+            serial: Some(existing.serial.clone()),
+        }
+    }
+}
+
+/// Certificates hold whole seconds; the record must match the certificate exactly.
+fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}

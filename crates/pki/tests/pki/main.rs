@@ -1,0 +1,11 @@
+//! The integration tests of eid-pki, in one binary: a real SQLite store, real keys, and
+//! OpenSSL as an independent verifier.
+// Test helpers outside #[test] functions: a failure should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod ca_load;
+mod harness;
+mod openssl;
+mod profiles;
+mod race;
+mod refusals;
