@@ -226,8 +226,16 @@ impl RawConfig {
             profile.authentication_validity = a;
             profile.signing_validity = s;
         }
-        if let Err(problem) = profile.validate() {
-            p.add("ca", problem.to_string());
+        for problem in profile.problems() {
+            let key = match problem.setting() {
+                "authentication_policy" => "ca.policies.authentication".to_owned(),
+                "signing_policy" => "ca.policies.signing".to_owned(),
+                "virtual_card_policy" => "ca.policies.virtual_card".to_owned(),
+                "authentication_validity" => "ca.authentication_validity_days".to_owned(),
+                "signing_validity" => "ca.signing_validity_days".to_owned(),
+                other => format!("ca.{other}"),
+            };
+            p.add(&key, problem.to_string());
         }
 
         let (Some(location), Some(durability), Some(key_algorithm), true) = (
@@ -264,18 +272,11 @@ impl RawConfig {
     }
 }
 
-/// A server base URL: `http(s)://host[:port][/path]`, no query or fragment.
+/// A server base URL: an http(s) URL as certificates carry them, without query or fragment.
 fn check_base_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("`{url}` must start with https:// (or http:// for a test)"))?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || host.contains('@') {
-        return Err(format!("`{url}` has no usable host"));
-    }
-    if url.contains(['?', '#', ' ']) {
-        return Err(format!("`{url}` must not have a query, fragment or space"));
+    eid_pki::settings::check_url("public_url", url).map_err(|e| e.to_string())?;
+    if url.contains(['?', '#']) {
+        return Err(format!("`{url}` must not have a query or fragment"));
     }
     Ok(())
 }

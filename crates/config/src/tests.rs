@@ -74,6 +74,10 @@ durability = "sometimes"
 [ca]
 key_algorithm = "dsa"
 signing_validity_days = 0
+ocsp_url = "https://ocsp example"
+[ca.policies]
+signing = "1.2.x"
+virtual_card = "zero"
 "#,
     );
     let err = load(dir.path(), &[], "EIDTEST2_").unwrap_err();
@@ -84,12 +88,15 @@ signing_validity_days = 0
             "server.public_url",
             "store.durability",
             "ca.key_algorithm",
-            "ca.signing_validity_days"
+            "ca.signing_validity_days",
+            "ca.ocsp_url",
+            "ca.policies.signing",
+            "ca.policies.virtual_card",
         ],
         "{err}"
     );
     let text = err.to_string();
-    assert!(text.contains("4 problems"), "{text}");
+    assert!(text.contains("7 problems"), "{text}");
     assert!(text.contains("`dsa`"), "{text}");
     assert!(text.contains("TOML file"), "{text}");
 }

@@ -77,21 +77,41 @@ impl ProfileSettings {
         self.checked().map(|_| ())
     }
 
-    /// The settings in checked, encoded form.
-    pub(crate) fn checked(&self) -> Result<CheckedSettings, SettingsError> {
+    /// Every bad value, one error each (empty when the settings are usable).
+    pub fn problems(&self) -> Vec<SettingsError> {
+        let mut found = Vec::new();
         if !is_country_code(&self.country) {
-            return Err(SettingsError::Country(self.country.clone()));
+            found.push(SettingsError::Country(self.country.clone()));
         }
-        check_url("crl_url", &self.crl_url)?;
-        check_url("ocsp_url", &self.ocsp_url)?;
-        if let Some(url) = &self.ca_issuers_url {
-            check_url("ca_issuers_url", url)?;
+        let urls = [
+            ("crl_url", Some(&self.crl_url)),
+            ("ocsp_url", Some(&self.ocsp_url)),
+            ("ca_issuers_url", self.ca_issuers_url.as_ref()),
+        ];
+        for (setting, url) in urls {
+            if let Some(Err(e)) = url.map(|u| check_url(setting, u)) {
+                found.push(e);
+            }
         }
-        let authentication = parse_oid("authentication_policy", &self.authentication_policy)?;
-        let signing = parse_oid("signing_policy", &self.signing_policy)?;
-        let virtual_card = parse_oid("virtual_card_policy", &self.virtual_card_policy)?;
-        if virtual_card == authentication || virtual_card == signing {
-            return Err(SettingsError::VirtualPolicyNotDistinct(
+        let oids = [
+            ("authentication_policy", &self.authentication_policy),
+            ("signing_policy", &self.signing_policy),
+            ("virtual_card_policy", &self.virtual_card_policy),
+        ];
+        let parsed: Vec<Option<Oid>> = oids
+            .iter()
+            .map(|(setting, value)| match parse_oid(setting, value) {
+                Ok(oid) => Some(oid),
+                Err(e) => {
+                    found.push(e);
+                    None
+                }
+            })
+            .collect();
+        if let [Some(auth), Some(sign), Some(virt)] = parsed.as_slice()
+            && (virt == auth || virt == sign)
+        {
+            found.push(SettingsError::VirtualPolicyNotDistinct(
                 self.virtual_card_policy.clone(),
             ));
         }
@@ -100,13 +120,21 @@ impl ProfileSettings {
             ("signing_validity", self.signing_validity),
         ] {
             if validity < Duration::HOUR || validity > Duration::days(40 * 366) {
-                return Err(SettingsError::Validity { setting, validity });
+                found.push(SettingsError::Validity { setting, validity });
             }
         }
+        found
+    }
+
+    /// The settings in checked, encoded form.
+    pub(crate) fn checked(&self) -> Result<CheckedSettings, SettingsError> {
+        if let Some(first) = self.problems().into_iter().next() {
+            return Err(first);
+        }
         Ok(CheckedSettings {
-            authentication_policy: authentication,
-            signing_policy: signing,
-            virtual_card_policy: virtual_card,
+            authentication_policy: parse_oid("authentication_policy", &self.authentication_policy)?,
+            signing_policy: parse_oid("signing_policy", &self.signing_policy)?,
+            virtual_card_policy: parse_oid("virtual_card_policy", &self.virtual_card_policy)?,
         })
     }
 }
@@ -165,6 +193,19 @@ pub enum SettingsError {
     },
 }
 
+impl SettingsError {
+    /// The name of the setting this error is about.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            Self::Url { setting, .. }
+            | Self::Oid { setting, .. }
+            | Self::Validity { setting, .. } => setting,
+            Self::VirtualPolicyNotDistinct(_) => "virtual_card_policy",
+            Self::Country(_) => "country",
+        }
+    }
+}
+
 fn is_country_code(s: &str) -> bool {
     s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())
 }
@@ -178,7 +219,7 @@ fn parse_oid(setting: &'static str, value: &str) -> Result<Oid, SettingsError> {
 }
 
 /// A URL that goes into a certificate as an IA5String: ASCII, no spaces, http(s) with a host.
-fn check_url(setting: &'static str, value: &str) -> Result<(), SettingsError> {
+pub fn check_url(setting: &'static str, value: &str) -> Result<(), SettingsError> {
     let fail = |reason| {
         Err(SettingsError::Url {
             setting,
