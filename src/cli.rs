@@ -242,7 +242,7 @@ pub struct BenchIssueArgs {
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
     /// Commit durability: process (default) or power-loss.
     #[arg(long, default_value = "process", value_parser = ["process", "power-loss"])]
