@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job (until `eid demo` lands with My Pages): an ID administrator's session with
 # the `eid` command line on a fresh data folder: create the CA, register an organisation
-# that allows self-service signing certificates and one that has not decided, persons and
-# their cards, issue authentication and signing certificates for keys "on the card" (here
-# keys made by OpenSSL), see a refusal explained, check the chain with OpenSSL and the
-# audit log's hash chain.
+# that allows self-service signing certificates and one that has not decided, persons;
+# personalise virtual cards of both kinds (keys generated on the card, PIN letter or
+# transport code) and activate the one-PIN card as its holder would; register cards
+# personalised elsewhere and issue certificates for their keys from requests (here keys
+# made by OpenSSL); see refusals explained; check the chains with OpenSSL and the audit
+# log's hash chain.
 #
 #   scripts/demo.sh [DATA_FOLDER]      (default: ./eid-demo; it is made anew each run)
 set -euo pipefail
@@ -36,7 +38,19 @@ step "A nurse, entitled to a signing certificate" \
   --org 2321000016 --entitled
 step "A doctor in the undecided organisation" \
   admin person add --hsa-id SE5560000001-C3D4 --given-name Bo --surname Berg --org 5560000001
-step "Their cards: an old two-PIN card and a new 7XX one-PIN card" \
+step "Personalise a virtual two-PIN card for Anna: keys made on the card, PIN letter printed once" \
+  admin card issue --holder SE2321000016-A1B2 --kind two-pin --number 9752000101
+step "What the card holds (anyone with the card can read this; never a code)" \
+  card show "$data/cards/9752000101.card"
+step "Personalise a virtual 7XX one-PIN card for Bo: a transport code instead of a PIN letter" \
+  admin card issue --holder SE5560000001-C3D4 --kind one-pin --number 9752000102 --json \
+  | tee "$keys/bo-card.json"
+transport=$(sed -n 's/.*"transport_code": "\([0-9]*\)".*/\1/p' "$keys/bo-card.json")
+printf '\n\033[1m%s\033[0m\n$ eid card activate %s\n' "Bo activates his card: he chooses PIN1 with the transport code" \
+  "$data/cards/9752000102.card"
+printf '%s\n%s\n' "$transport" 482915 | "$eid" card activate "$data/cards/9752000102.card"
+
+step "Cards personalised elsewhere are registered: an old two-PIN card and a new 7XX card" \
   admin card register --number 9752000001 --product 610 --kind two-pin --holder SE2321000016-A1B2
 "$eid" admin card register --number 9752000002 --product 710 --kind one-pin --holder SE5560000001-C3D4
 

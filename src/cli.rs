@@ -16,6 +16,9 @@ pub struct Cli {
 pub enum Command {
     /// ID-administrator commands: organisations, persons, cards, certificates, audit log.
     Admin(AdminArgs),
+    /// The card holder's commands for a virtual card file: show it, activate it.
+    #[command(subcommand)]
+    Card(HolderCardCommand),
     /// Benchmarks that measure the platform's figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -157,6 +160,26 @@ pub enum CardKindArg {
 
 #[derive(Debug, Subcommand)]
 pub enum CardCommand {
+    /// Personalise a new virtual card for a person: management key, keys generated on the
+    /// card, attestation and authentication certificates, and the PIN letter (two-PIN card)
+    /// or transport code (one-PIN card), printed once.
+    Issue {
+        /// HSA-id of the holder.
+        #[arg(long)]
+        holder: String,
+        /// Card kind.
+        #[arg(long, value_enum)]
+        kind: CardKindArg,
+        /// Product number (default 610 for two-PIN cards, 710 for one-PIN cards).
+        #[arg(long)]
+        product: Option<String>,
+        /// Card number (default: a new random one).
+        #[arg(long)]
+        number: Option<String>,
+        /// Where to write the card file (default: the data folder's cards/<number>.card).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Record a card that was personalised elsewhere (its keys already on it).
     Register {
         /// Card number.
@@ -217,6 +240,26 @@ pub enum CertCommand {
         /// HSA-id.
         #[arg(long)]
         person: Option<String>,
+    },
+}
+
+/// Commands on a virtual card file, as its holder would use them.
+#[derive(Debug, Subcommand)]
+pub enum HolderCardCommand {
+    /// Show what the card holds: numbers, kind, state, tries left, certificates. Never a
+    /// secret.
+    Show {
+        /// The card file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Activate a one-PIN card: enter the transport code and choose PIN1 (read from the
+    /// terminal without echo, or as two lines on standard input).
+    Activate {
+        /// The card file.
+        file: PathBuf,
     },
 }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod bench;
+mod card;
 mod cli;
 mod context;
 mod failure;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Admin(args) => admin::run(args).await,
+            Command::Card(cmd) => card::run(cmd).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -501,3 +501,172 @@ fn lists_print_json() {
     let persons = eid.json(&["admin", "person", "list"]);
     assert_eq!(persons[0]["signing_entitled"], false);
 }
+
+impl Eid {
+    /// Runs `eid card …` (no data folder) with `stdin`.
+    fn holder(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eid"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+#[test]
+fn a_two_pin_card_is_issued_and_shown_without_secrets() {
+    let eid = Eid::new();
+    let issued = eid.json(&[
+        "admin",
+        "card",
+        "issue",
+        "--holder",
+        "SE2321000016-A1B2",
+        "--kind",
+        "two-pin",
+    ]);
+    let file = issued["card_file"].as_str().unwrap().to_owned();
+    assert!(file.starts_with(eid.data.join("cards").to_str().unwrap()));
+    let codes = &issued["codes"];
+    let secrets: Vec<String> = ["pin1", "pin2", "puk"]
+        .iter()
+        .map(|k| codes[k].as_str().unwrap().to_owned())
+        .collect();
+
+    let out = eid.holder(&["card", "show", &file, "--json"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "card show printed a code");
+    }
+    let shown: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(shown["kind"], "two-pin");
+    assert_eq!(shown["state"], "active");
+    assert_eq!(shown["tries_left"][1]["code"], "PIN2");
+    let slots: Vec<&str> = shown["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["slot"].as_str().unwrap())
+        .collect();
+    assert_eq!(slots, ["9A", "F9"]);
+    assert!(
+        shown["certificates"][0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("serialNumber=SE2321000016-A1B2")
+    );
+
+    let card = eid.json(&["admin", "card", "list", "--holder", "SE2321000016-A1B2"]);
+    assert_eq!(card.as_array().unwrap().len(), 2);
+    let certs = eid.json(&[
+        "admin",
+        "cert",
+        "list",
+        "--card",
+        issued["card_number"].as_str().unwrap(),
+    ]);
+    assert_eq!(certs.as_array().unwrap().len(), 2);
+    // A two-PIN card needs no activation.
+    let out = eid.holder(&["card", "activate", &file], "123456\n654321\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn a_one_pin_card_is_activated_by_its_holder() {
+    let eid = Eid::new();
+    let issued = eid.json(&[
+        "admin",
+        "card",
+        "issue",
+        "--holder",
+        "SE2321000016-A1B2",
+        "--kind",
+        "one-pin",
+    ]);
+    let file = issued["card_file"].as_str().unwrap().to_owned();
+    let transport = issued["codes"]["transport_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(issued["product_number"], "710");
+    let show = |eid: &Eid| -> Value {
+        serde_json::from_slice(&eid.holder(&["card", "show", &file, "--json"], "").stdout).unwrap()
+    };
+    assert_eq!(show(&eid)["state"], "not-activated");
+
+    let wrong = if transport == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let out = eid.holder(&["card", "activate", &file], &format!("{wrong}\n654321\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("2 tries left"), "{}", stderr(&out));
+    assert_eq!(show(&eid)["tries_left"][0]["left"], 2);
+
+    let out = eid.holder(
+        &["card", "activate", &file],
+        &format!("{transport}\n654321\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = show(&eid);
+    assert_eq!(after["state"], "active");
+    assert_eq!(after["tries_left"][0]["left"], 3);
+}
+
+#[test]
+fn a_card_for_an_unknown_holder_is_refused_and_leaves_nothing() {
+    let eid = Eid::new();
+    let before = eid.snapshot();
+    let msg = eid.fails(
+        &[
+            "admin",
+            "card",
+            "issue",
+            "--holder",
+            "SE2321000016-NOBODY",
+            "--kind",
+            "two-pin",
+        ],
+        1,
+    );
+    assert!(msg.contains("no person"), "{msg}");
+    eid.fails(
+        &[
+            "admin",
+            "card",
+            "issue",
+            "--holder",
+            "SE2321000016-A1B2",
+            "--kind",
+            "one-pin",
+            "--product",
+            "610",
+        ],
+        2,
+    );
+    assert_eq!(eid.snapshot(), before);
+    let cards = eid.data.join("cards");
+    let left = std::fs::read_dir(&cards).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "a card file was left behind");
+    // A corrupt card file is refused with a clear message and left as it was.
+    let junk = eid.data.with_file_name("junk.card");
+    std::fs::write(&junk, "{\"not\": \"a card\"}").unwrap();
+    let out = eid.holder(&["card", "show", path(&junk)], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&junk).unwrap(),
+        "{\"not\": \"a card\"}"
+    );
+}

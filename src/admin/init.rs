@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use eid_config::{Config, FILE_NAME, KeyAlgorithm, default_file};
-use eid_pki::create_ca;
+use eid_pki::{CardMasterKey, create_ca};
 use serde_json::json;
 
 use super::{event, now};
@@ -115,6 +115,13 @@ pub(crate) async fn build(
         0o644,
     )?;
     write_file(&config.ca.issuing_key, ca.issuing_key_pem.as_bytes(), 0o600)?;
+    let master = CardMasterKey::generate()
+        .map_err(|e| Failure::Internal(format!("cannot make the card master key: {e}")))?;
+    write_file(
+        &config.cards.master_key,
+        master.to_file_text().as_bytes(),
+        0o600,
+    )?;
     // Prove the files load as the server will load them.
     let loaded = crate::context::load_ca(&config)?;
     let store = open_store(&config).await?;

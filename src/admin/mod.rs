@@ -1,5 +1,6 @@
 //! `eid admin …`: the ID administrator's commands.
 
+mod card_issue;
 mod cert;
 pub(crate) mod init;
 mod registry;

@@ -217,6 +217,22 @@ pub async fn person(common: &Common, cmd: PersonCommand) -> Outcome {
 pub async fn card(common: &Common, cmd: CardCommand) -> Outcome {
     let config = Config::load(&common.data, &[])?;
     match cmd {
+        CardCommand::Issue {
+            holder,
+            kind,
+            product,
+            number,
+            out,
+        } => {
+            let args = super::card_issue::IssueArgs {
+                holder,
+                kind,
+                product,
+                number,
+                out,
+            };
+            super::card_issue::run(common, &config, args).await
+        }
         CardCommand::Register {
             number,
             product,
@@ -233,7 +249,6 @@ pub async fn card(common: &Common, cmd: CardCommand) -> Outcome {
                 kind,
                 state: CardState::Active,
                 holder: holder.trim().to_ascii_uppercase(),
-                attestation_cert: None,
                 created_at: now(),
             };
             let store = open_store(&config).await?;

@@ -191,7 +191,6 @@ async fn seed(store: &dyn Store) -> Outcome {
                 kind: CardKind::TwoPin,
                 state: CardState::Active,
                 holder: HSA_ID.into(),
-                attestation_cert: None,
                 created_at: now,
             },
             &event("card.add"),

@@ -35,6 +35,8 @@ issuing_key = "ca/issuing-key.pem"
 # ocsp_url = "https://eid.example.org/ocsp"
 authentication_validity_days = 730
 signing_validity_days = 730
+# Certificates of cards' attestation keys (slot F9).
+attestation_validity_days = 3650
 
 [ca.policies]
 # Certificate policy OIDs. The defaults sit under a UUID arc (2.25, ITU-T X.667), which
@@ -44,9 +46,25 @@ signing_validity_days = 730
 authentication = "{auth}"
 signing = "{sign}"
 virtual_card = "{virt}"
+# Certificates of cards' attestation keys (slot F9).
+attestation = "{attest}"
+
+[cards]
+# Every card's management key (PIV 9B) is diversified from this master key; only the server
+# holds it. Made by `eid admin init`.
+master_key = "ca/card-master.key"
+# Where `eid admin card issue` writes virtual cards.
+virtual_card_dir = "cards"
+# Wrong entries before a PIN blocks, and before a blocked PUK makes the card dead.
+pin_tries = 3
+puk_tries = 10
+# Per product number, for example:
+# [cards.products."710"]
+# pin_tries = 5
 "#,
         auth = eid_pki::settings::DEFAULT_AUTHENTICATION_POLICY,
         sign = eid_pki::settings::DEFAULT_SIGNING_POLICY,
         virt = eid_pki::settings::DEFAULT_VIRTUAL_CARD_POLICY,
+        attest = eid_pki::settings::DEFAULT_ATTESTATION_POLICY,
     )
 }

@@ -9,6 +9,7 @@
 mod file;
 mod raw;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,37 @@ pub struct Config {
     pub store: StoreConfig,
     /// The certificate authority.
     pub ca: CaConfig,
+    /// Cards: management keys and PIN rules.
+    pub cards: CardsConfig,
+}
+
+/// Cards: where their management keys come from and their PIN rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardsConfig {
+    /// The master key from which every card's management key is diversified.
+    pub master_key: PathBuf,
+    /// Where `eid admin card issue` writes virtual cards.
+    pub virtual_card_dir: PathBuf,
+    /// PIN and PUK tries of cards whose product has no entry of its own.
+    pub defaults: Tries,
+    /// Tries per product number.
+    pub products: BTreeMap<String, Tries>,
+}
+
+impl CardsConfig {
+    /// The PIN and PUK tries of cards of `product`.
+    pub fn tries(&self, product: &str) -> Tries {
+        self.products.get(product).copied().unwrap_or(self.defaults)
+    }
+}
+
+/// How many wrong entries block a PIN and the PUK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tries {
+    /// Wrong PINs before the PIN blocks.
+    pub pin: u8,
+    /// Wrong PUKs before the card is dead.
+    pub puk: u8,
 }
 
 /// Where and how data is stored.

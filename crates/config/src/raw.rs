@@ -1,5 +1,6 @@
 //! The configuration as read, before validation: plain values with defaults.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -7,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::{
-    CaConfig, CaNames, Config, ConfigError, Durability, KeyAlgorithm, Problem, ProfileSettings,
-    StoreConfig, StoreLocation, source_of,
+    CaConfig, CaNames, CardsConfig, Config, ConfigError, Durability, KeyAlgorithm, Problem,
+    ProfileSettings, StoreConfig, StoreLocation, Tries, source_of,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -17,6 +18,36 @@ pub(crate) struct RawConfig {
     server: RawServer,
     store: RawStore,
     ca: RawCa,
+    cards: RawCards,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCards {
+    master_key: PathBuf,
+    virtual_card_dir: PathBuf,
+    pin_tries: i64,
+    puk_tries: i64,
+    products: BTreeMap<String, RawProduct>,
+}
+
+impl Default for RawCards {
+    fn default() -> Self {
+        Self {
+            master_key: "ca/card-master.key".into(),
+            virtual_card_dir: "cards".into(),
+            pin_tries: 3,
+            puk_tries: 10,
+            products: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawProduct {
+    pin_tries: Option<i64>,
+    puk_tries: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +96,7 @@ struct RawCa {
     ca_issuers_url: Option<String>,
     authentication_validity_days: i64,
     signing_validity_days: i64,
+    attestation_validity_days: i64,
     policies: RawPolicies,
 }
 
@@ -85,6 +117,7 @@ impl Default for RawCa {
             authentication_validity_days: eid_pki::settings::DEFAULT_AUTHENTICATION_VALIDITY
                 .whole_days(),
             signing_validity_days: eid_pki::settings::DEFAULT_SIGNING_VALIDITY.whole_days(),
+            attestation_validity_days: eid_pki::settings::DEFAULT_ATTESTATION_VALIDITY.whole_days(),
             policies: RawPolicies::default(),
         }
     }
@@ -96,6 +129,7 @@ struct RawPolicies {
     authentication: String,
     signing: String,
     virtual_card: String,
+    attestation: String,
 }
 
 impl Default for RawPolicies {
@@ -104,6 +138,7 @@ impl Default for RawPolicies {
             authentication: eid_pki::settings::DEFAULT_AUTHENTICATION_POLICY.into(),
             signing: eid_pki::settings::DEFAULT_SIGNING_POLICY.into(),
             virtual_card: eid_pki::settings::DEFAULT_VIRTUAL_CARD_POLICY.into(),
+            attestation: eid_pki::settings::DEFAULT_ATTESTATION_POLICY.into(),
         }
     }
 }
@@ -211,6 +246,11 @@ impl RawConfig {
             ca.authentication_validity_days,
         );
         let sign_validity = validity(p, "ca.signing_validity_days", ca.signing_validity_days);
+        let attestation_validity = validity(
+            p,
+            "ca.attestation_validity_days",
+            ca.attestation_validity_days,
+        );
 
         let mut profile = ProfileSettings::new(
             ca.crl_url
@@ -222,20 +262,55 @@ impl RawConfig {
         profile.authentication_policy = ca.policies.authentication;
         profile.signing_policy = ca.policies.signing;
         profile.virtual_card_policy = ca.policies.virtual_card;
+        profile.attestation_policy = ca.policies.attestation;
         if let (Some(a), Some(s)) = (auth_validity, sign_validity) {
             profile.authentication_validity = a;
             profile.signing_validity = s;
+        }
+        if let Some(a) = attestation_validity {
+            profile.attestation_validity = a;
         }
         for problem in profile.problems() {
             let key = match problem.setting() {
                 "authentication_policy" => "ca.policies.authentication".to_owned(),
                 "signing_policy" => "ca.policies.signing".to_owned(),
                 "virtual_card_policy" => "ca.policies.virtual_card".to_owned(),
+                "attestation_policy" => "ca.policies.attestation".to_owned(),
+                "attestation_validity" => "ca.attestation_validity_days".to_owned(),
                 "authentication_validity" => "ca.authentication_validity_days".to_owned(),
                 "signing_validity" => "ca.signing_validity_days".to_owned(),
                 other => format!("ca.{other}"),
             };
             p.add(&key, problem.to_string());
+        }
+
+        let cards = self.cards;
+        let tries = |p: &mut Problems<'_>, key: &str, n: i64| match u8::try_from(n) {
+            Ok(n @ 1..=15) => n,
+            _ => {
+                p.add(key, format!("{n} is not a number of tries from 1 to 15"));
+                1
+            }
+        };
+        let defaults = Tries {
+            pin: tries(p, "cards.pin_tries", cards.pin_tries),
+            puk: tries(p, "cards.puk_tries", cards.puk_tries),
+        };
+        let mut products = BTreeMap::new();
+        for (product, raw) in cards.products {
+            if product.len() != 3 || !product.bytes().all(|b| b.is_ascii_digit()) {
+                p.add(
+                    &format!("cards.products.{product}"),
+                    "a product number is three digits",
+                );
+            }
+            let pin = raw.pin_tries.map_or(defaults.pin, |n| {
+                tries(p, &format!("cards.products.{product}.pin_tries"), n)
+            });
+            let puk = raw.puk_tries.map_or(defaults.puk, |n| {
+                tries(p, &format!("cards.products.{product}.puk_tries"), n)
+            });
+            products.insert(product, Tries { pin, puk });
         }
 
         let (Some(location), Some(durability), Some(key_algorithm), true) = (
@@ -267,6 +342,12 @@ impl RawConfig {
                 issuing_certificate: data_dir.join(ca.issuing_certificate),
                 issuing_key: data_dir.join(ca.issuing_key),
                 profile,
+            },
+            cards: CardsConfig {
+                master_key: data_dir.join(cards.master_key),
+                virtual_card_dir: data_dir.join(cards.virtual_card_dir),
+                defaults,
+                products,
             },
         })
     }

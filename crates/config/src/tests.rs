@@ -35,6 +35,21 @@ fn the_written_default_file_loads() {
     );
     assert_eq!(config.store.durability, Durability::Process);
     assert_eq!(config.ca.issuing_key, dir.path().join("ca/issuing-key.pem"));
+    assert_eq!(config.cards.tries("610"), Tries { pin: 3, puk: 10 });
+}
+
+#[test]
+fn card_tries_per_product() {
+    let dir = folder_with(
+        "[cards]\npin_tries = 4\n[cards.products.\"710\"]\npin_tries = 5\n[cards.products.\"711\"]\npuk_tries = 99\n",
+    );
+    let err = load(dir.path(), &[], "EIDTEST7_").unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].key, "cards.products.711.puk_tries");
+    let dir = folder_with("[cards]\npin_tries = 4\n[cards.products.\"710\"]\npin_tries = 5\n");
+    let config = load(dir.path(), &[], "EIDTEST7_").unwrap();
+    assert_eq!(config.cards.tries("710"), Tries { pin: 5, puk: 10 });
+    assert_eq!(config.cards.tries("610"), Tries { pin: 4, puk: 10 });
 }
 
 #[test]

@@ -15,7 +15,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
-use crate::csr::Csr;
+use crate::csr::CanonicalKey;
 use crate::profile::{Leaf, LeafExtensions};
 use crate::serial::random_serial;
 use crate::{
@@ -354,9 +354,14 @@ impl CertificateAuthority {
         &self.settings
     }
 
-    /// Signs an end-entity certificate. Crate-private on purpose: a certificate leaves this
-    /// crate only through [`crate::issue`], after it is recorded.
-    pub(crate) fn sign_leaf(&self, leaf: &Leaf<'_>, key: &Csr) -> Result<Vec<u8>, LeafError> {
+    /// Signs an end-entity certificate for `key`. Crate-private on purpose: a certificate
+    /// leaves this crate only through [`crate::issue()`] or [`crate::issue_attestation`],
+    /// after it is recorded.
+    pub(crate) fn sign_leaf(
+        &self,
+        leaf: &Leaf<'_>,
+        key: &CanonicalKey,
+    ) -> Result<Vec<u8>, LeafError> {
         let params = leaf.params(&self.extensions)?;
         let cert = params
             .signed_by(key, &self.issuer)

@@ -21,7 +21,7 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
-use x509_parser::x509::{AlgorithmIdentifier, X509Version};
+use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo, X509Version};
 
 use crate::asn1;
 
@@ -32,7 +32,24 @@ const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=8192;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Csr {
     der: Vec<u8>,
-    key: PublicKeyKind,
+    key: CanonicalKey,
+}
+
+impl std::fmt::Debug for Csr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Csr")
+            .field("key", &self.key.kind)
+            .field("spki_sha256", &hex::encode(self.key.spki_sha256))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A supported public key in canonical form: what a certificate carries and how the store
+/// identifies the key. Every key this crate certifies, from a CSR or straight from a card,
+/// goes through here, so one key has one identity however it was encoded.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct CanonicalKey {
+    kind: PublicKeyKind,
     /// The subjectPublicKey bits, canonical.
     raw_public_key: Vec<u8>,
     /// The canonical SubjectPublicKeyInfo DER.
@@ -40,12 +57,62 @@ pub struct Csr {
     spki_sha256: [u8; 32],
 }
 
-impl std::fmt::Debug for Csr {
+impl std::fmt::Debug for CanonicalKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Csr")
-            .field("key", &self.key)
+        f.debug_struct("CanonicalKey")
+            .field("kind", &self.kind)
             .field("spki_sha256", &hex::encode(self.spki_sha256))
             .finish_non_exhaustive()
+    }
+}
+
+impl CanonicalKey {
+    fn new(kind: PublicKeyKind, raw_public_key: Vec<u8>) -> Self {
+        let spki = canonical_spki(kind, &raw_public_key);
+        Self {
+            kind,
+            spki_sha256: crate::sha256(&spki),
+            raw_public_key,
+            spki,
+        }
+    }
+
+    /// Parses a bare DER SubjectPublicKeyInfo (nothing may follow it). With no signature to
+    /// verify, the key itself is checked (an EC point must be on its curve). The error's
+    /// text says what is wrong, for the caller to put in context.
+    pub(crate) fn from_spki_der(der: &[u8]) -> Result<Self, String> {
+        let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
+            .map_err(|e| format!("not a DER SubjectPublicKeyInfo: {e}"))?;
+        if !rest.is_empty() {
+            return Err(format!("{} unexpected bytes follow it", rest.len()));
+        }
+        let (kind, raw) = public_key(&spki).map_err(|e| match e {
+            CsrError::UnsupportedKey(reason) => reason,
+            other => other.to_string(),
+        })?;
+        let check: &'static dyn VerificationAlgorithm = match kind {
+            PublicKeyKind::EcP256 => &signature::ECDSA_P256_SHA256_ASN1,
+            PublicKeyKind::EcP384 => &signature::ECDSA_P384_SHA384_ASN1,
+            PublicKeyKind::Rsa { .. } => &signature::RSA_PKCS1_2048_8192_SHA256,
+        };
+        signature::ParsedPublicKey::new(check, &raw)
+            .map_err(|e| format!("not a valid {kind} public key ({e})"))?;
+        Ok(Self::new(kind, raw))
+    }
+
+    /// The kind of key.
+    pub(crate) fn kind(&self) -> PublicKeyKind {
+        self.kind
+    }
+
+    /// Canonical SubjectPublicKeyInfo DER.
+    pub(crate) fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// SHA-256 of [`Self::spki_der`]: the key's identity in the store.
+    pub(crate) fn spki_sha256(&self) -> &[u8; 32] {
+        &self.spki_sha256
     }
 }
 
@@ -133,13 +200,9 @@ impl Csr {
         signature::UnparsedPublicKey::new(verify, &raw_public_key)
             .verify(info.raw, &req.signature_value.data)
             .map_err(|_| CsrError::BadSignature)?;
-        let spki = canonical_spki(key, &raw_public_key);
         Ok(Self {
             der: der.to_vec(),
-            key,
-            spki_sha256: crate::sha256(&spki),
-            raw_public_key,
-            spki,
+            key: CanonicalKey::new(key, raw_public_key),
         })
     }
 
@@ -168,21 +231,26 @@ impl Csr {
 
     /// The kind of key requested.
     pub fn key_kind(&self) -> PublicKeyKind {
-        self.key
+        self.key.kind
     }
 
     /// The public key as the certificate will carry it: canonical SubjectPublicKeyInfo DER.
     pub fn spki_der(&self) -> &[u8] {
-        &self.spki
+        &self.key.spki
     }
 
     /// SHA-256 of [`Self::spki_der`]: the key's identity in the store.
     pub fn spki_sha256(&self) -> &[u8; 32] {
-        &self.spki_sha256
+        &self.key.spki_sha256
+    }
+
+    /// The requested key, canonical.
+    pub(crate) fn key(&self) -> &CanonicalKey {
+        &self.key
     }
 }
 
-impl rcgen::PublicKeyData for Csr {
+impl rcgen::PublicKeyData for CanonicalKey {
     fn subject_public_key_info(&self) -> Vec<u8> {
         self.spki.clone()
     }
@@ -192,9 +260,9 @@ impl rcgen::PublicKeyData for Csr {
     }
 
     /// rcgen writes the certificate's SubjectPublicKeyInfo from this algorithm's key OIDs
-    /// and `der_bytes`; for these three the result is [`Csr::spki_der`].
+    /// and `der_bytes`; for these three the result is [`CanonicalKey::spki_der`].
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        match self.key {
+        match self.kind {
             PublicKeyKind::EcP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             PublicKeyKind::EcP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
             PublicKeyKind::Rsa { .. } => &rcgen::PKCS_RSA_SHA256,
@@ -202,10 +270,22 @@ impl rcgen::PublicKeyData for Csr {
     }
 }
 
+impl rcgen::PublicKeyData for Csr {
+    fn subject_public_key_info(&self) -> Vec<u8> {
+        rcgen::PublicKeyData::subject_public_key_info(&self.key)
+    }
+
+    fn der_bytes(&self) -> &[u8] {
+        rcgen::PublicKeyData::der_bytes(&self.key)
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        rcgen::PublicKeyData::algorithm(&self.key)
+    }
+}
+
 /// The key's kind and canonical subjectPublicKey bits.
-fn public_key(
-    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
-) -> Result<(PublicKeyKind, Vec<u8>), CsrError> {
+fn public_key(spki: &SubjectPublicKeyInfo<'_>) -> Result<(PublicKeyKind, Vec<u8>), CsrError> {
     let alg = &spki.algorithm;
     if spki.subject_public_key.unused_bits != 0 {
         return Err(CsrError::UnsupportedKey(
@@ -380,6 +460,29 @@ mod tests {
         assert!(matches!(Csr::from_pem("hello"), Err(CsrError::NotPem(_))));
         let cert_pem = pem::encode(&pem::Pem::new("CERTIFICATE", der));
         assert!(matches!(Csr::from_pem(&cert_pem), Err(CsrError::NotPem(_))));
+    }
+
+    #[test]
+    fn a_bare_key_gets_the_same_identity_as_in_a_request() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        let csr = Csr::from_der(params.serialize_request(&key).unwrap().der()).unwrap();
+        let bare =
+            CanonicalKey::from_spki_der(&rcgen::PublicKeyData::subject_public_key_info(&key))
+                .unwrap();
+        assert_eq!(&bare, csr.key());
+        assert_eq!(bare.kind(), PublicKeyKind::EcP256);
+
+        // A point off the curve: nothing proves it, so it is checked.
+        let mut spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        let last = spki.len() - 1;
+        spki[last] ^= 0x01;
+        let err = CanonicalKey::from_spki_der(&spki).unwrap_err();
+        assert!(err.contains("not a valid EC P-256 public key"), "{err}");
+        let mut long = rcgen::PublicKeyData::subject_public_key_info(&key);
+        long.push(0);
+        assert!(CanonicalKey::from_spki_der(&long).is_err());
+        assert!(CanonicalKey::from_spki_der(b"garbage").is_err());
     }
 
     #[test]

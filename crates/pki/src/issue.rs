@@ -1,5 +1,7 @@
 //! The RA step: decides whether a certificate may be issued (person, card, policy, key),
-//! has the CA sign it, and records it with its audit entry **before** returning it.
+//! has the CA sign it, and records it with its audit entry **before** returning it. Two
+//! entry points share the checks of card and key and the signing and recording:
+//! [`issue`] for a person's key, [`issue_attestation`] for a card's attestation key.
 //!
 //! On any refusal or failure nothing in the store changes. Of two concurrent requests for
 //! the same public key exactly one succeeds: the store's unique constraint decides.
@@ -13,10 +15,13 @@ use eid_store::{
     SigningPolicy, Store, StoreError,
 };
 
+use eid_store::Card;
+
 use crate::ca::LeafError;
-use crate::profile::{Leaf, Subject, key_identifier};
+use crate::csr::CanonicalKey;
+use crate::profile::{Leaf, PersonName, Subject, key_identifier};
 use crate::serial::random_serial;
-use crate::{CertificateAuthority, Csr, Profile, SubjectError};
+use crate::{CertificateAuthority, Csr, Profile, PublicKeyKind, SubjectError};
 
 /// How many random serials to try when one is taken (practically never: 126 random bits).
 const SERIAL_ATTEMPTS: usize = 3;
@@ -125,9 +130,17 @@ pub enum IssueError {
         /// End of the CA's validity.
         not_after: OffsetDateTime,
     },
-    /// The person's name or HSA-id cannot be put in a certificate.
-    #[error("the person's name cannot be put in a certificate: {0}")]
+    /// The subject from the store (a person's name or HSA-id, a card number, an
+    /// organisation name) cannot be put in a certificate.
+    #[error("the subject cannot be put in a certificate: {0}")]
     Subject(#[from] SubjectError),
+    /// The key given as a card's attestation key is not a well-formed, valid EC P-256
+    /// SubjectPublicKeyInfo.
+    #[error(
+        "the card's attestation key is not usable ({0}); it must be an EC P-256 public key \
+         as a DER SubjectPublicKeyInfo"
+    )]
+    AttestationKey(String),
     /// The CA could not sign (for an HSM: device failure).
     #[error("the CA could not sign the certificate: {0}")]
     Signing(String),
@@ -156,14 +169,7 @@ pub async fn issue<R: CryptoRng + ?Sized>(
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Result<Issued, IssueError> {
-    let not_before = whole_seconds(now);
-    if now < ca.not_before() || not_before >= ca.not_after() {
-        return Err(IssueError::CaNotValid {
-            now,
-            not_before: ca.not_before(),
-            not_after: ca.not_after(),
-        });
-    }
+    let not_before = start_of_validity(ca, now)?;
 
     let person = store
         .person(&req.hsa_id)
@@ -172,21 +178,14 @@ pub async fn issue<R: CryptoRng + ?Sized>(
     if !person.active {
         return Err(IssueError::PersonInactive(person.hsa_id));
     }
-    let card = store
-        .card(&req.card_number)
-        .await?
-        .ok_or_else(|| IssueError::UnknownCard(req.card_number.clone()))?;
+    let card = find_card(store, &req.card_number).await?;
     if card.holder != person.hsa_id {
         return Err(IssueError::CardOfAnotherPerson {
             card: card.card_number,
             hsa_id: person.hsa_id,
         });
     }
-    match card.state {
-        CardState::Revoked => return Err(card_not_usable(&card.card_number, "revoked")),
-        CardState::Dead => return Err(card_not_usable(&card.card_number, "dead (PUK blocked)")),
-        CardState::NotActivated | CardState::Active => {}
-    }
+    check_card_usable(&card)?;
     let organisation = store
         .organisation(&person.org_number)
         .await?
@@ -196,7 +195,7 @@ pub async fn issue<R: CryptoRng + ?Sized>(
         Profile::Authentication => ca.settings().authentication_validity,
         Profile::Signing => ca.settings().signing_validity,
     };
-    let mut not_after = whole_seconds(now.saturating_add(profile_validity)).min(ca.not_after());
+    let mut not_after = end_of_validity(ca, now, profile_validity);
 
     if req.profile == Profile::Signing {
         if organisation.signing_policy != SigningPolicy::SelfService {
@@ -228,54 +227,153 @@ pub async fn issue<R: CryptoRng + ?Sized>(
         not_after = not_after.min(auth_not_after);
     }
 
-    if let Some(existing) = store
-        .certificate_by_public_key(req.csr.spki_sha256())
-        .await?
-    {
-        return Err(key_taken(&existing, req.profile, &card.card_number));
+    let kind = req.profile.cert_kind();
+    let key = req.csr.key();
+    check_key_free(store, key, kind, &card.card_number).await?;
+
+    let decided = Decided {
+        subject: Subject::Person {
+            profile: req.profile,
+            virtual_card: req.virtual_card,
+            name: PersonName {
+                organisation: &organisation.name,
+                given_name: &person.given_name,
+                surname: &person.surname,
+                hsa_id: &person.hsa_id,
+            },
+        },
+        key,
+        card_number: &card.card_number,
+        hsa_id: Some(&person.hsa_id),
+        not_before,
+        not_after,
+        audit_details: json!({
+            "kind": kind,
+            "card": card.card_number,
+            "hsa_id": person.hsa_id,
+            "virtual_card": req.virtual_card,
+        }),
+    };
+    sign_and_record(ca, store, &decided, actor, now, rng).await
+}
+
+/// Certifies the attestation key of card `card_number` (PIV slot F9) and records the
+/// certificate (kind [`CertKind::Attestation`], no HSA-id, with an audit entry by `actor`)
+/// before returning it.
+///
+/// `spki_der` is the key as a DER SubjectPublicKeyInfo, straight from the card's GENERATE
+/// response during an authenticated personalisation. **There is no proof of possession**:
+/// no CSR, no signature by the key. Nothing here shows that the key is on the card, or
+/// that whoever calls this holds its private key: the caller must only pass a key it read
+/// from the card itself over the personalisation session. Only EC P-256 is accepted; the
+/// point must be on the curve.
+///
+/// The subject is the card (`C, O, CN = Card <number> attestation, serialNumber =
+/// <number>`, `O` being the holder's organisation), the policy the attestation policy
+/// only, on real and virtual cards alike. Refused, with the store unchanged, when the
+/// card is unknown, revoked or dead, its holder or the holder's organisation is missing,
+/// or the key is certified already (a key has one certificate, of whatever kind).
+#[tracing::instrument(skip_all, fields(card = %card_number))]
+pub async fn issue_attestation<R: CryptoRng + ?Sized>(
+    ca: &CertificateAuthority,
+    store: &dyn Store,
+    card_number: &str,
+    spki_der: &[u8],
+    actor: &str,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<Issued, IssueError> {
+    let not_before = start_of_validity(ca, now)?;
+    let key = CanonicalKey::from_spki_der(spki_der).map_err(IssueError::AttestationKey)?;
+    if key.kind() != PublicKeyKind::EcP256 {
+        return Err(IssueError::AttestationKey(format!(
+            "it is an {} key",
+            key.kind()
+        )));
     }
 
-    let subject = Subject {
-        organisation: &organisation.name,
-        given_name: &person.given_name,
-        surname: &person.surname,
-        hsa_id: &person.hsa_id,
+    let card = find_card(store, card_number).await?;
+    check_card_usable(&card)?;
+    let holder = store
+        .person(&card.holder)
+        .await?
+        .ok_or_else(|| IssueError::UnknownPerson(card.holder.clone()))?;
+    let organisation = store
+        .organisation(&holder.org_number)
+        .await?
+        .ok_or_else(|| IssueError::UnknownOrganisation(holder.org_number.clone()))?;
+
+    let kind = CertKind::Attestation;
+    check_key_free(store, &key, kind, &card.card_number).await?;
+
+    let decided = Decided {
+        subject: Subject::Card {
+            organisation: &organisation.name,
+            card_number: &card.card_number,
+        },
+        key: &key,
+        card_number: &card.card_number,
+        hsa_id: None,
+        not_before,
+        not_after: end_of_validity(ca, now, ca.settings().attestation_validity),
+        audit_details: json!({
+            "kind": kind,
+            "card": card.card_number,
+        }),
     };
-    let kind = req.profile.cert_kind();
-    let audit_details = json!({
-        "kind": kind,
-        "card": card.card_number,
-        "hsa_id": person.hsa_id,
-        "virtual_card": req.virtual_card,
-    });
+    sign_and_record(ca, store, &decided, actor, now, rng).await
+}
+
+/// A certificate that may be issued: everything but its serial number.
+struct Decided<'a> {
+    subject: Subject<'a>,
+    key: &'a CanonicalKey,
+    card_number: &'a str,
+    hsa_id: Option<&'a str>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    audit_details: serde_json::Value,
+}
+
+/// Draws a serial, has the CA sign, and commits the certificate with its audit entry;
+/// another serial when the drawn one is taken. Of two requests for one key, the store's
+/// unique constraint lets one through; the other gets the refusal the check before would
+/// have given.
+async fn sign_and_record<R: CryptoRng + ?Sized>(
+    ca: &CertificateAuthority,
+    store: &dyn Store,
+    d: &Decided<'_>,
+    actor: &str,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<Issued, IssueError> {
+    let kind = d.subject.cert_kind();
     for _ in 0..SERIAL_ATTEMPTS {
         let serial_bytes = random_serial(rng);
         let Some(serial) = Serial::from_be_bytes(&serial_bytes) else {
             continue;
         };
         let leaf = Leaf {
-            profile: req.profile,
-            virtual_card: req.virtual_card,
-            subject: subject.clone(),
-            subject_key_id: key_identifier(req.csr.spki_der()),
+            subject: d.subject.clone(),
+            subject_key_id: key_identifier(d.key.spki_der()),
             serial: serial_bytes,
-            not_before,
-            not_after,
+            not_before: d.not_before,
+            not_after: d.not_after,
         };
-        let der = ca.sign_leaf(&leaf, &req.csr).map_err(|e| match e {
+        let der = ca.sign_leaf(&leaf, d.key).map_err(|e| match e {
             LeafError::Subject(e) => IssueError::Subject(e),
             LeafError::Sign(e) => IssueError::Signing(e),
         })?;
         let record = CertificateRecord {
             serial: serial.clone(),
             kind,
-            card_number: Some(card.card_number.clone()),
-            hsa_id: Some(person.hsa_id.clone()),
+            card_number: Some(d.card_number.to_owned()),
+            hsa_id: d.hsa_id.map(str::to_owned),
             status: CertStatus::Valid,
             der,
-            not_before,
-            not_after,
-            public_key_sha256: *req.csr.spki_sha256(),
+            not_before: d.not_before,
+            not_after: d.not_after,
+            public_key_sha256: *d.key.spki_sha256(),
             issued_at: now,
         };
         let audit = AuditEvent {
@@ -283,7 +381,7 @@ pub async fn issue<R: CryptoRng + ?Sized>(
             actor: actor.to_owned(),
             action: "certificate.issue".into(),
             subject: serial.to_string(),
-            details: audit_details.clone(),
+            details: d.audit_details.clone(),
         };
         match store.add_certificate(&record, &audit).await {
             Ok(()) => {
@@ -297,22 +395,76 @@ pub async fn issue<R: CryptoRng + ?Sized>(
             Err(StoreError::Conflict(Conflict::PublicKey)) => {
                 // Lost a race for this key: explain with what won, if we can see it.
                 let existing = store
-                    .certificate_by_public_key(req.csr.spki_sha256())
+                    .certificate_by_public_key(d.key.spki_sha256())
                     .await
                     .ok()
                     .flatten();
                 return Err(existing
                     .map_or(IssueError::KeyAlreadyCertified { serial: None }, |c| {
-                        key_taken(&c, req.profile, &card.card_number)
+                        key_taken(&c, kind, d.card_number)
                     }));
             }
             Err(StoreError::NotFound(Missing::Card)) => {
-                return Err(IssueError::UnknownCard(card.card_number.clone()));
+                return Err(IssueError::UnknownCard(d.card_number.to_owned()));
             }
             Err(e) => return Err(e.into()),
         }
     }
     Err(IssueError::SerialExhausted)
+}
+
+/// The start of a certificate issued at `now` (whole seconds), if the CA may issue then.
+fn start_of_validity(
+    ca: &CertificateAuthority,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, IssueError> {
+    let not_before = whole_seconds(now);
+    if now < ca.not_before() || not_before >= ca.not_after() {
+        return Err(IssueError::CaNotValid {
+            now,
+            not_before: ca.not_before(),
+            not_after: ca.not_after(),
+        });
+    }
+    Ok(not_before)
+}
+
+/// The end of a certificate valid for `validity` from `now`, never beyond the CA's end.
+fn end_of_validity(
+    ca: &CertificateAuthority,
+    now: OffsetDateTime,
+    validity: time::Duration,
+) -> OffsetDateTime {
+    whole_seconds(now.saturating_add(validity)).min(ca.not_after())
+}
+
+async fn find_card(store: &dyn Store, card_number: &str) -> Result<Card, IssueError> {
+    store
+        .card(card_number)
+        .await?
+        .ok_or_else(|| IssueError::UnknownCard(card_number.to_owned()))
+}
+
+/// No new certificates for a revoked or dead card.
+fn check_card_usable(card: &Card) -> Result<(), IssueError> {
+    match card.state {
+        CardState::Revoked => Err(card_not_usable(&card.card_number, "revoked")),
+        CardState::Dead => Err(card_not_usable(&card.card_number, "dead (PUK blocked)")),
+        CardState::NotActivated | CardState::Active => Ok(()),
+    }
+}
+
+/// Refuses a key that is certified already (the store's constraint decides races later).
+async fn check_key_free(
+    store: &dyn Store,
+    key: &CanonicalKey,
+    kind: CertKind,
+    card: &str,
+) -> Result<(), IssueError> {
+    match store.certificate_by_public_key(key.spki_sha256()).await? {
+        Some(existing) => Err(key_taken(&existing, kind, card)),
+        None => Ok(()),
+    }
 }
 
 fn card_not_usable(card: &str, state: &'static str) -> IssueError {
@@ -322,9 +474,9 @@ fn card_not_usable(card: &str, state: &'static str) -> IssueError {
     }
 }
 
-/// The refusal for a key that `existing` already certifies.
-fn key_taken(existing: &CertificateRecord, profile: Profile, card: &str) -> IssueError {
-    if profile == Profile::Signing
+/// The refusal of a certificate of `kind` for a key that `existing` already certifies.
+fn key_taken(existing: &CertificateRecord, kind: CertKind, card: &str) -> IssueError {
+    if kind == CertKind::Signing
         && existing.kind == CertKind::Authentication
         && existing.card_number.as_deref() == Some(card)
     {

@@ -2,14 +2,16 @@
 //! creation and loading of a two-level CA ([`create_ca`], [`CertificateAuthority`]), the
 //! certificate profiles modelled on SITHS ([`Profile`], [`ProfileSettings`]), checking of
 //! untrusted certification requests ([`Csr`]) and the RA step that decides, signs and
-//! records ([`issue`]).
+//! records ([`issue()`] for a person's key, [`issue_attestation`] for a card's attestation
+//! key).
 //!
 //! What this crate must never do:
 //! - **take a subject from a CSR**: a certificate's subject always comes from the store
-//!   (person and organisation); a request contributes its public key and nothing else;
+//!   (person, card and organisation); a request contributes its public key and nothing
+//!   else;
 //! - **return a certificate before it is committed**: end-entity certificates leave the
-//!   crate only through [`issue`], after `Store::add_certificate` has recorded them with
-//!   their audit entry; the signing primitive is crate-private;
+//!   crate only through [`issue()`] and [`issue_attestation`], after `Store::add_certificate`
+//!   has recorded them with their audit entry; the signing primitive is crate-private;
 //! - certify a public key twice, or read the clock or a global RNG: `now` and the RNG for
 //!   serial numbers are arguments (key generation uses aws-lc-rs's system random source);
 //! - log or print private keys: the [`FileSigner`] debug output shows only the key hash.
@@ -21,6 +23,7 @@
 mod algorithm;
 mod asn1;
 mod ca;
+mod card_keys;
 mod csr;
 mod file_signer;
 mod issue;
@@ -31,9 +34,10 @@ mod signer;
 
 pub use algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use ca::{CaError, CaNames, CertificateAuthority, NewCa, create_ca};
+pub use card_keys::{CardKeyError, CardMasterKey};
 pub use csr::{Csr, CsrError, PublicKeyKind};
 pub use file_signer::FileSigner;
-pub use issue::{IssueError, IssueRequest, Issued, issue};
+pub use issue::{IssueError, IssueRequest, Issued, issue, issue_attestation};
 pub use profile::{Profile, SubjectError};
 pub use settings::{ProfileSettings, SettingsError};
 pub use signer::{Signer, SignerError, SignerKey};

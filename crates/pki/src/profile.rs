@@ -1,16 +1,25 @@
 //! The certificate profiles (DESIGN.md "Certificates", modelled on SITHS): what an
-//! authentication and a signing certificate contain.
+//! authentication and a signing certificate of a person, and the attestation certificate
+//! of a card's slot F9 key, contain.
 //!
-//! | | authentication | signing |
-//! |---|---|---|
-//! | keyUsage (critical) | digitalSignature | nonRepudiation |
-//! | extKeyUsage (non-critical) | clientAuth | none |
-//! | certificatePolicies | authentication policy | signing policy |
+//! | | authentication | signing | card attestation |
+//! |---|---|---|---|
+//! | subject | person | person | card |
+//! | keyUsage (critical) | digitalSignature | nonRepudiation | digitalSignature |
+//! | extKeyUsage (non-critical) | clientAuth | none | none |
+//! | certificatePolicies | authentication policy | signing policy | attestation policy |
 //!
-//! Both: subject `C, O, CN, givenName, surname, serialNumber` (the HSA-id), in that order,
-//! always from the store; CRL distribution point; authorityInfoAccess with the OCSP URL
-//! (and caIssuers when configured); authority and subject key identifiers; no
-//! basicConstraints (not a CA).
+//! A person's subject is `C, O, CN, givenName, surname, serialNumber` (the HSA-id); a
+//! card's is `C, O, CN = Card <card number> attestation, serialNumber` (the card number),
+//! `O` being the card holder's organisation. Both in that order, always from the store.
+//! All: CRL distribution point; authorityInfoAccess with the OCSP URL (and caIssuers when
+//! configured); authority and subject key identifiers; no basicConstraints (not a CA).
+//!
+//! **Card attestation.** The key in slot F9 is the card's, not its holder's: the CA
+//! certifies it at personalisation so that statements the card later signs with it ("this
+//! slot's key was generated on this card") can be verified. Its certificate carries the
+//! attestation policy *only*, on real and virtual cards alike, so no relying party takes
+//! it for a person's certificate.
 //!
 //! **Virtual cards.** A certificate for a key on a virtual (software) card carries the
 //! virtual-card policy OID *instead of* the profile's policy, and no other: a relying party
@@ -24,10 +33,14 @@ use rcgen::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use eid_store::CertKind;
+
 use crate::asn1::{self, Oid};
 use crate::settings::{CheckedSettings, ProfileSettings};
 
-/// Which kind of certificate to issue. The card's attestation profile (slot F9) comes later.
+/// Which kind of certificate to issue for a person. The card's own attestation key
+/// certificate (slot F9) is not a person's certificate and not one of these: it has its
+/// own entry point, [`crate::issue_attestation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
@@ -79,6 +92,7 @@ pub(crate) struct LeafExtensions {
     authentication_policy: CustomExtension,
     signing_policy: CustomExtension,
     virtual_card_policy: CustomExtension,
+    attestation_policy: CustomExtension,
     country: String,
 }
 
@@ -98,6 +112,7 @@ impl LeafExtensions {
             authentication_policy: certificate_policies(&checked.authentication_policy),
             signing_policy: certificate_policies(&checked.signing_policy),
             virtual_card_policy: certificate_policies(&checked.virtual_card_policy),
+            attestation_policy: certificate_policies(&checked.attestation_policy),
             country: settings.country.clone(),
         }
     }
@@ -133,20 +148,47 @@ fn small_oid_content(arcs: &[u64]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The subject of an end-entity certificate, as the store has it.
+/// A person as the store has them, with their organisation's name.
 #[derive(Debug, Clone)]
-pub(crate) struct Subject<'a> {
+pub(crate) struct PersonName<'a> {
     pub(crate) organisation: &'a str,
     pub(crate) given_name: &'a str,
     pub(crate) surname: &'a str,
     pub(crate) hsa_id: &'a str,
 }
 
+/// Whose key an end-entity certificate certifies and what for, from the store: this
+/// decides its subject, key usages and policy.
+#[derive(Debug, Clone)]
+pub(crate) enum Subject<'a> {
+    /// A person's authentication or signing key, on a real or a virtual card.
+    Person {
+        profile: Profile,
+        /// The certificate then carries only the virtual-card policy.
+        virtual_card: bool,
+        name: PersonName<'a>,
+    },
+    /// A card's own attestation key (slot F9).
+    Card {
+        /// The name of the card holder's organisation.
+        organisation: &'a str,
+        card_number: &'a str,
+    },
+}
+
+impl Subject<'_> {
+    /// The store's name for certificates of this subject.
+    pub(crate) fn cert_kind(&self) -> CertKind {
+        match self {
+            Self::Person { profile, .. } => profile.cert_kind(),
+            Self::Card { .. } => CertKind::Attestation,
+        }
+    }
+}
+
 /// Everything that differs between two certificates of a CA.
 #[derive(Debug)]
 pub(crate) struct Leaf<'a> {
-    pub(crate) profile: Profile,
-    pub(crate) virtual_card: bool,
     pub(crate) subject: Subject<'a>,
     pub(crate) subject_key_id: Vec<u8>,
     pub(crate) serial: [u8; 16],
@@ -177,6 +219,12 @@ pub enum SubjectError {
          digits, space and '()+,-./:=? only)"
     )]
     HsaIdNotPrintable(String),
+    /// The card number has characters a PrintableString cannot hold.
+    #[error(
+        "the card number `{0}` has characters a certificate's serialNumber cannot hold \
+         (letters, digits, space and '()+,-./:=? only)"
+    )]
+    CardNumberNotPrintable(String),
 }
 
 impl Leaf<'_> {
@@ -190,19 +238,31 @@ impl Leaf<'_> {
         params.is_ca = IsCa::NoCa;
         params.use_authority_key_identifier_extension = true;
         params.crl_distribution_points = ext.crl.clone();
-        match self.profile {
-            Profile::Authentication => {
+        let policy = match &self.subject {
+            Subject::Person {
+                profile,
+                virtual_card,
+                ..
+            } => {
+                match profile {
+                    Profile::Authentication => {
+                        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                    }
+                    Profile::Signing => {
+                        params.key_usages = vec![KeyUsagePurpose::ContentCommitment];
+                    }
+                }
+                match (virtual_card, profile) {
+                    (true, _) => &ext.virtual_card_policy,
+                    (false, Profile::Authentication) => &ext.authentication_policy,
+                    (false, Profile::Signing) => &ext.signing_policy,
+                }
+            }
+            Subject::Card { .. } => {
                 params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                &ext.attestation_policy
             }
-            Profile::Signing => {
-                params.key_usages = vec![KeyUsagePurpose::ContentCommitment];
-            }
-        }
-        let policy = match (self.virtual_card, self.profile) {
-            (true, _) => &ext.virtual_card_policy,
-            (false, Profile::Authentication) => &ext.authentication_policy,
-            (false, Profile::Signing) => &ext.signing_policy,
         };
         let ski = CustomExtension::from_oid_content(
             OID_SUBJECT_KEY_IDENTIFIER,
@@ -219,8 +279,24 @@ pub(crate) fn key_identifier(spki_der: &[u8]) -> Vec<u8> {
     crate::sha256(spki_der)[..20].to_vec()
 }
 
-/// `C, O, CN, givenName, surname, serialNumber`, in this order.
+/// The subject's distinguished name.
 fn distinguished_name(country: &str, s: &Subject<'_>) -> Result<DistinguishedName, SubjectError> {
+    match s {
+        Subject::Person { name, .. } => person_name(country, name),
+        Subject::Card {
+            organisation,
+            card_number,
+        } => card_name(country, organisation, card_number),
+    }
+}
+
+/// A PrintableString value, or `None` when `value` has characters it cannot hold.
+fn printable(value: &str) -> Option<DnValue> {
+    value.try_into().map(DnValue::PrintableString).ok()
+}
+
+/// `C, O, CN, givenName, surname, serialNumber`, in this order.
+fn person_name(country: &str, s: &PersonName<'_>) -> Result<DistinguishedName, SubjectError> {
     check("organisation name", s.organisation, MAX_ORGANISATION)?;
     check("given name", s.given_name, MAX_NAME)?;
     check("surname", s.surname, MAX_NAME)?;
@@ -231,10 +307,9 @@ fn distinguished_name(country: &str, s: &Subject<'_>) -> Result<DistinguishedNam
         &common_name,
         MAX_COMMON_NAME,
     )?;
-    let printable = |v: &str| v.try_into().map(DnValue::PrintableString);
-    let country = printable(country).map_err(|_| SubjectError::Empty("country"))?;
+    let country = printable(country).ok_or(SubjectError::Empty("country"))?;
     let hsa_id =
-        printable(s.hsa_id).map_err(|_| SubjectError::HsaIdNotPrintable(s.hsa_id.to_owned()))?;
+        printable(s.hsa_id).ok_or_else(|| SubjectError::HsaIdNotPrintable(s.hsa_id.to_owned()))?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CountryName, country);
     dn.push(DnType::OrganizationName, s.organisation);
@@ -242,6 +317,34 @@ fn distinguished_name(country: &str, s: &Subject<'_>) -> Result<DistinguishedNam
     dn.push(DnType::CustomDnType(OID_GIVEN_NAME.to_vec()), s.given_name);
     dn.push(DnType::CustomDnType(OID_SURNAME.to_vec()), s.surname);
     dn.push(DnType::CustomDnType(OID_SERIAL_NUMBER.to_vec()), hsa_id);
+    Ok(dn)
+}
+
+/// `C, O, CN = Card <card number> attestation, serialNumber = <card number>`, in this order.
+fn card_name(
+    country: &str,
+    organisation: &str,
+    card_number: &str,
+) -> Result<DistinguishedName, SubjectError> {
+    check("organisation name", organisation, MAX_ORGANISATION)?;
+    check("card number", card_number, MAX_SERIAL_NUMBER)?;
+    let common_name = format!("Card {card_number} attestation");
+    check(
+        "common name (Card <card number> attestation)",
+        &common_name,
+        MAX_COMMON_NAME,
+    )?;
+    let country = printable(country).ok_or(SubjectError::Empty("country"))?;
+    let serial_number = printable(card_number)
+        .ok_or_else(|| SubjectError::CardNumberNotPrintable(card_number.to_owned()))?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, country);
+    dn.push(DnType::OrganizationName, organisation);
+    dn.push(DnType::CommonName, common_name);
+    dn.push(
+        DnType::CustomDnType(OID_SERIAL_NUMBER.to_vec()),
+        serial_number,
+    );
     Ok(dn)
 }
 
@@ -261,12 +364,46 @@ mod tests {
     use super::*;
 
     fn subject<'a>(hsa_id: &'a str, given: &'a str) -> Subject<'a> {
-        Subject {
-            organisation: "Region Exempel",
-            given_name: given,
-            surname: "Svensson",
-            hsa_id,
+        Subject::Person {
+            profile: Profile::Authentication,
+            virtual_card: false,
+            name: PersonName {
+                organisation: "Region Exempel",
+                given_name: given,
+                surname: "Svensson",
+                hsa_id,
+            },
         }
+    }
+
+    fn card<'a>(organisation: &'a str, card_number: &'a str) -> Subject<'a> {
+        Subject::Card {
+            organisation,
+            card_number,
+        }
+    }
+
+    #[test]
+    fn card_subjects_that_do_not_fit_are_refused() {
+        let dn = distinguished_name("SE", &card("Region Exempel", "9752269000000001")).unwrap();
+        let cn = dn.get(&DnType::CommonName).unwrap();
+        assert_eq!(
+            cn,
+            &DnValue::Utf8String("Card 9752269000000001 attestation".into())
+        );
+        assert_eq!(
+            distinguished_name("SE", &card("Region Exempel", "97_1")).unwrap_err(),
+            SubjectError::CardNumberNotPrintable("97_1".into())
+        );
+        assert_eq!(
+            distinguished_name("SE", &card(" ", "9752269000000001")).unwrap_err(),
+            SubjectError::Empty("organisation name")
+        );
+        assert!(matches!(
+            distinguished_name("SE", &card("Region Exempel", &"1".repeat(50))),
+            Err(SubjectError::TooLong { max: 64, .. })
+        ));
+        assert_eq!(card("O", "1").cert_kind(), CertKind::Attestation);
     }
 
     #[test]

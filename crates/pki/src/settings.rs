@@ -7,7 +7,7 @@
 //! a random UUID (`00409652-e3a3-4b13-8b1e-4199a83afbe1`) as ITU-T X.667 / ISO/IEC 9834-8
 //! allow: anyone may use the `2.25` arc with a UUID they generated, without registering
 //! anything, and it is unique because the UUID is. Sub-arcs: `.1.1` authentication, `.1.2`
-//! signing, `.1.3` virtual card. A deployment with its own registered arc (an
+//! signing, `.1.3` virtual card, `.1.4` card attestation key. A deployment with its own registered arc (an
 //! organisation's, or SITHS's) configures that instead.
 
 use time::Duration;
@@ -22,11 +22,17 @@ pub const DEFAULT_AUTHENTICATION_POLICY: &str = "2.25.33535592754660956450661625
 pub const DEFAULT_SIGNING_POLICY: &str = "2.25.335355927546609564506616252023372769.1.2";
 /// Default certificate policy of every certificate for a virtual card.
 pub const DEFAULT_VIRTUAL_CARD_POLICY: &str = "2.25.335355927546609564506616252023372769.1.3";
+/// Default certificate policy of a card's attestation key certificate (slot F9), for real
+/// and virtual cards alike: it describes a card key, not a person.
+pub const DEFAULT_ATTESTATION_POLICY: &str = "2.25.335355927546609564506616252023372769.1.4";
 /// Default validity of authentication certificates: two years.
 pub const DEFAULT_AUTHENTICATION_VALIDITY: Duration = Duration::days(2 * 365);
 /// Default validity of signing certificates: two years (and never beyond the card's
 /// authentication certificate).
 pub const DEFAULT_SIGNING_VALIDITY: Duration = Duration::days(2 * 365);
+/// Default validity of a card's attestation key certificate: ten years, about a card's
+/// lifetime (and never beyond the issuing CA).
+pub const DEFAULT_ATTESTATION_VALIDITY: Duration = Duration::days(10 * 365);
 
 /// What goes into every issued certificate besides the subject and the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,16 +54,23 @@ pub struct ProfileSettings {
     /// certificates carry this OID *only*, so no relying party mistakes them for real-card
     /// certificates.
     pub virtual_card_policy: String,
+    /// Certificate policy OID (dotted) of card attestation key certificates (slot F9), on
+    /// real and virtual cards alike. Distinct from the other three: such a certificate
+    /// certifies a card's key, never a person.
+    pub attestation_policy: String,
     /// How long an authentication certificate is valid (bounded by the issuing CA).
     pub authentication_validity: Duration,
     /// How long a signing certificate is valid (bounded by the issuing CA and by the card's
     /// authentication certificate).
     pub signing_validity: Duration,
+    /// How long a card's attestation key certificate is valid (bounded by the issuing CA).
+    pub attestation_validity: Duration,
 }
 
 impl ProfileSettings {
     /// Settings with the given CRL and OCSP URLs and the defaults for everything else:
-    /// country `SE`, the policy OIDs under [`DEFAULT_POLICY_ARC`], two years validity.
+    /// country `SE`, the policy OIDs under [`DEFAULT_POLICY_ARC`], two years validity for
+    /// authentication and signing certificates, ten for card attestation certificates.
     pub fn new(crl_url: impl Into<String>, ocsp_url: impl Into<String>) -> Self {
         Self {
             country: "SE".into(),
@@ -67,8 +80,10 @@ impl ProfileSettings {
             authentication_policy: DEFAULT_AUTHENTICATION_POLICY.into(),
             signing_policy: DEFAULT_SIGNING_POLICY.into(),
             virtual_card_policy: DEFAULT_VIRTUAL_CARD_POLICY.into(),
+            attestation_policy: DEFAULT_ATTESTATION_POLICY.into(),
             authentication_validity: DEFAULT_AUTHENTICATION_VALIDITY,
             signing_validity: DEFAULT_SIGNING_VALIDITY,
+            attestation_validity: DEFAULT_ATTESTATION_VALIDITY,
         }
     }
 
@@ -97,27 +112,31 @@ impl ProfileSettings {
             ("authentication_policy", &self.authentication_policy),
             ("signing_policy", &self.signing_policy),
             ("virtual_card_policy", &self.virtual_card_policy),
+            ("attestation_policy", &self.attestation_policy),
         ];
-        let parsed: Vec<Option<Oid>> = oids
-            .iter()
-            .map(|(setting, value)| match parse_oid(setting, value) {
+        let [auth, sign, virt, attest] =
+            oids.map(|(setting, value)| match parse_oid(setting, value) {
                 Ok(oid) => Some(oid),
                 Err(e) => {
                     found.push(e);
                     None
                 }
-            })
-            .collect();
-        if let [Some(auth), Some(sign), Some(virt)] = parsed.as_slice()
-            && (virt == auth || virt == sign)
-        {
+            });
+        let equal = |a: &Option<Oid>, b: &Option<Oid>| a.is_some() && a == b;
+        if equal(&virt, &auth) || equal(&virt, &sign) {
             found.push(SettingsError::VirtualPolicyNotDistinct(
                 self.virtual_card_policy.clone(),
+            ));
+        }
+        if [&auth, &sign, &virt].into_iter().any(|p| equal(&attest, p)) {
+            found.push(SettingsError::AttestationPolicyNotDistinct(
+                self.attestation_policy.clone(),
             ));
         }
         for (setting, validity) in [
             ("authentication_validity", self.authentication_validity),
             ("signing_validity", self.signing_validity),
+            ("attestation_validity", self.attestation_validity),
         ] {
             if validity < Duration::HOUR || validity > Duration::days(40 * 366) {
                 found.push(SettingsError::Validity { setting, validity });
@@ -135,6 +154,7 @@ impl ProfileSettings {
             authentication_policy: parse_oid("authentication_policy", &self.authentication_policy)?,
             signing_policy: parse_oid("signing_policy", &self.signing_policy)?,
             virtual_card_policy: parse_oid("virtual_card_policy", &self.virtual_card_policy)?,
+            attestation_policy: parse_oid("attestation_policy", &self.attestation_policy)?,
         })
     }
 }
@@ -145,6 +165,7 @@ pub(crate) struct CheckedSettings {
     pub(crate) authentication_policy: Oid,
     pub(crate) signing_policy: Oid,
     pub(crate) virtual_card_policy: Oid,
+    pub(crate) attestation_policy: Oid,
 }
 
 /// A profile setting with a bad value.
@@ -180,6 +201,14 @@ pub enum SettingsError {
          their own OID so no relying party mistakes them for real cards"
     )]
     VirtualPolicyNotDistinct(String),
+    /// The card attestation policy equals another policy: a certificate of a card's
+    /// attestation key could pass for a person's certificate, or the reverse.
+    #[error(
+        "setting `attestation_policy`: `{0}` is also the policy of another kind of \
+         certificate; card attestation certificates need their own OID so no relying party \
+         takes one for a person's certificate"
+    )]
+    AttestationPolicyNotDistinct(String),
     /// The country is not two upper-case letters.
     #[error("setting `country`: `{0}` is not a two-letter country code like SE")]
     Country(String),
@@ -201,6 +230,7 @@ impl SettingsError {
             | Self::Oid { setting, .. }
             | Self::Validity { setting, .. } => setting,
             Self::VirtualPolicyNotDistinct(_) => "virtual_card_policy",
+            Self::AttestationPolicyNotDistinct(_) => "attestation_policy",
             Self::Country(_) => "country",
         }
     }
@@ -276,6 +306,52 @@ mod tests {
     fn defaults_are_valid() {
         settings().validate().unwrap();
         assert!(DEFAULT_AUTHENTICATION_POLICY.starts_with(DEFAULT_POLICY_ARC));
+        assert_eq!(
+            DEFAULT_ATTESTATION_POLICY,
+            format!("{DEFAULT_POLICY_ARC}.1.4")
+        );
+        assert_eq!(settings().attestation_policy, DEFAULT_ATTESTATION_POLICY);
+        assert_eq!(settings().attestation_validity, Duration::days(3650));
+    }
+
+    #[test]
+    fn the_attestation_policy_is_checked_and_distinct() {
+        let mut s = settings();
+        s.attestation_policy = "2.25.".into();
+        let err = s.validate().unwrap_err();
+        assert_eq!(err.setting(), "attestation_policy");
+        assert!(err.to_string().contains("attestation_policy"), "{err}");
+        for other in [
+            DEFAULT_AUTHENTICATION_POLICY,
+            DEFAULT_SIGNING_POLICY,
+            DEFAULT_VIRTUAL_CARD_POLICY,
+        ] {
+            let mut s = settings();
+            s.attestation_policy = other.into();
+            let problems = s.problems();
+            assert_eq!(
+                problems,
+                vec![SettingsError::AttestationPolicyNotDistinct(other.into())]
+            );
+            assert_eq!(problems[0].setting(), "attestation_policy");
+        }
+        // Both clashes are reported, each under its own setting.
+        let mut s = settings();
+        s.virtual_card_policy = s.signing_policy.clone();
+        s.attestation_policy = s.signing_policy.clone();
+        let named: Vec<_> = s.problems().iter().map(SettingsError::setting).collect();
+        assert_eq!(named, ["virtual_card_policy", "attestation_policy"]);
+        // A bad OID elsewhere is not also reported as a clash.
+        let mut s = settings();
+        s.signing_policy = "x".into();
+        assert_eq!(s.problems().len(), 1);
+
+        for bad in [Duration::ZERO, Duration::days(41 * 366)] {
+            let mut s = settings();
+            s.attestation_validity = bad;
+            let err = s.validate().unwrap_err();
+            assert_eq!(err.setting(), "attestation_validity");
+        }
     }
 
     #[test]

@@ -102,7 +102,6 @@ pub fn card(number: &str, holder: &str) -> Card {
         kind: CardKind::TwoPin,
         state: CardState::Active,
         holder: holder.into(),
-        attestation_cert: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
         created_at: T0,
     }
 }
@@ -280,7 +279,6 @@ pub async fn cards<H: Harness>(h: &H) {
     one_pin.kind = CardKind::OnePin;
     one_pin.state = CardState::NotActivated;
     one_pin.product_number = "710".into();
-    one_pin.attestation_cert = None;
     store.add_card(&one_pin, &event("c", "x")).await.unwrap();
     assert_eq!(store.cards(Some(&hsa)).await.unwrap().len(), 2);
     assert_eq!(store.cards(Some("SE1-other")).await.unwrap(), vec![]);

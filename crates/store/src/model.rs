@@ -83,7 +83,8 @@ pub enum CardState {
     Dead,
 }
 
-/// A smart card issued to a person.
+/// A smart card issued to a person. Its certificates (authentication, signing, and the
+/// attestation certificate of its slot F9 key) are [`CertificateRecord`]s naming the card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Card {
     /// Card number printed on the card. The key.
@@ -96,8 +97,6 @@ pub struct Card {
     pub state: CardState,
     /// HSA-id of the holder.
     pub holder: String,
-    /// DER of the certificate of the card's attestation key (slot F9), when it has one.
-    pub attestation_cert: Option<Vec<u8>>,
     /// When the card was recorded.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

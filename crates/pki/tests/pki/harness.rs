@@ -167,7 +167,6 @@ impl Fixture {
                 kind: CardKind::OnePin,
                 state,
                 holder: holder.into(),
-                attestation_cert: None,
                 created_at: ca_time(),
             };
             s.add_card(&card, &event("card.add", number)).await.unwrap();

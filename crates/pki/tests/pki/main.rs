@@ -3,6 +3,7 @@
 // Test helpers outside #[test] functions: a failure should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod attestation;
 mod ca_load;
 mod harness;
 mod openssl;

@@ -14,32 +14,59 @@ use crate::profiles::{Expect, check};
 
 static LEAVES: AtomicUsize = AtomicUsize::new(0);
 
+/// An issued certificate written out for OpenSSL next to the CA certificates.
+pub struct Leaf<'a> {
+    fx: &'a Fixture,
+    /// The certificate's file name in the fixture's folder.
+    pub file: String,
+    at: String,
+}
+
+impl<'a> Leaf<'a> {
+    pub fn new(fx: &'a Fixture, issued: &Issued) -> Self {
+        fx.write("root.pem", fx.ca.root_pem());
+        fx.write("issuing.pem", fx.ca.issuing_pem());
+        let file = format!("leaf-{}.pem", LEAVES.fetch_add(1, Ordering::Relaxed));
+        fx.write(&file, &issued.pem);
+        let at = issued.record.not_before.unix_timestamp().to_string();
+        Self { fx, file, at }
+    }
+
+    /// `openssl verify -x509_strict` of root → issuing → leaf with `extra` options, at the
+    /// certificate's issue time, so the test does not depend on the wall clock.
+    pub fn verify(&self, extra: &[&str]) -> (bool, String) {
+        let mut args = vec![
+            "verify",
+            "-x509_strict",
+            "-attime",
+            &self.at,
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "issuing.pem",
+        ];
+        args.extend_from_slice(extra);
+        args.push(&self.file);
+        run(self.fx.dir.path(), "openssl", &args)
+    }
+
+    /// `openssl x509 -noout -text` of the leaf.
+    pub fn text(&self) -> String {
+        let (ok, text) = run(
+            self.fx.dir.path(),
+            "openssl",
+            &["x509", "-noout", "-text", "-in", &self.file],
+        );
+        assert!(ok, "{text}");
+        text
+    }
+}
+
 /// `openssl verify -x509_strict` of root → issuing → leaf, with the purpose and the
 /// certificate policy a relying party would require.
-/// Verified at the certificate's issue time, so the test does not depend on the wall clock.
 pub fn verify_chain(fx: &Fixture, issued: &Issued, profile: Profile, virtual_card: bool) {
-    let dir = fx.dir.path();
-    fx.write("root.pem", fx.ca.root_pem());
-    fx.write("issuing.pem", fx.ca.issuing_pem());
-    let leaf = format!("leaf-{}.pem", LEAVES.fetch_add(1, Ordering::Relaxed));
-    fx.write(&leaf, &issued.pem);
-    let at = issued.record.not_before.unix_timestamp().to_string();
-    let base = [
-        "verify",
-        "-x509_strict",
-        "-attime",
-        &at,
-        "-CAfile",
-        "root.pem",
-        "-untrusted",
-        "issuing.pem",
-    ];
-    let verify = |extra: &[&str]| {
-        let mut args = base.to_vec();
-        args.extend_from_slice(extra);
-        args.push(&leaf);
-        run(dir, "openssl", &args)
-    };
+    let leaf = Leaf::new(fx, issued);
+    let verify = |extra: &[&str]| leaf.verify(extra);
 
     let (ok, out) = verify(&[]);
     assert!(ok && out.contains(": OK"), "openssl verify: {out}");
@@ -60,8 +87,7 @@ pub fn verify_chain(fx: &Fixture, issued: &Issued, profile: Profile, virtual_car
     assert_eq!(ok, virtual_card, "explicit virtual policy: {out}");
 
     // OpenSSL's reading of the extensions.
-    let (ok, text) = run(dir, "openssl", &["x509", "-noout", "-text", "-in", &leaf]);
-    assert!(ok, "{text}");
+    let text = leaf.text();
     let policy = if virtual_card {
         DEFAULT_VIRTUAL_CARD_POLICY
     } else {

@@ -30,7 +30,7 @@ pub struct Expect<'a> {
 }
 
 /// The DER content of a dotted OID (arcs up to u128), written here independently of the crate.
-fn oid_content(dotted: &str) -> Vec<u8> {
+pub fn oid_content(dotted: &str) -> Vec<u8> {
     let arcs: Vec<u128> = dotted.split('.').map(|a| a.parse().unwrap()).collect();
     let mut out = Vec::new();
     for arc in std::iter::once(arcs[0] * 40 + arcs[1]).chain(arcs[2..].iter().copied()) {
@@ -46,7 +46,7 @@ fn oid_content(dotted: &str) -> Vec<u8> {
 }
 
 /// The subject key identifier of the issuing CA.
-fn issuing_ski(fx: &Fixture) -> Vec<u8> {
+pub fn issuing_ski(fx: &Fixture) -> Vec<u8> {
     let (_, ca) = X509Certificate::from_der(fx.ca.issuing_der()).unwrap();
     for ext in ca.extensions() {
         if let ParsedExtension::SubjectKeyIdentifier(ki) = ext.parsed_extension() {

@@ -25,7 +25,6 @@ CREATE TABLE cards (
     kind             TEXT NOT NULL CHECK (kind IN ('two-pin', 'one-pin')),
     state            TEXT NOT NULL CHECK (state IN ('not-activated', 'active', 'revoked', 'dead')),
     holder           TEXT NOT NULL REFERENCES persons (hsa_id),
-    attestation_cert BLOB,
     created_at       INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX cards_by_holder ON cards (holder);

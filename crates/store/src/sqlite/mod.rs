@@ -444,14 +444,13 @@ impl Store for SqliteStore {
             require(conn, PERSON_EXISTS, &c.holder, Missing::Person)?;
             conn.execute(
                 "INSERT INTO cards (card_number, product_number, kind, state, holder, \
-                 attestation_cert, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     c.card_number,
                     c.product_number,
                     tag(&c.kind),
                     tag(&c.state),
                     c.holder,
-                    c.attestation_cert,
                     micros(c.created_at)
                 ],
             )

@@ -66,8 +66,7 @@ pub(super) fn person(row: &Row<'_>) -> rusqlite::Result<Person> {
     })
 }
 
-pub(super) const CARD: &str =
-    "card_number, product_number, kind, state, holder, attestation_cert, created_at";
+pub(super) const CARD: &str = "card_number, product_number, kind, state, holder, created_at";
 
 pub(super) fn card(row: &Row<'_>) -> rusqlite::Result<Card> {
     Ok(Card {
@@ -76,8 +75,7 @@ pub(super) fn card(row: &Row<'_>) -> rusqlite::Result<Card> {
         kind: untag(row, 2)?,
         state: untag(row, 3)?,
         holder: row.get(4)?,
-        attestation_cert: row.get(5)?,
-        created_at: time_at(row, 6)?,
+        created_at: time_at(row, 5)?,
     })
 }
 

@@ -1,0 +1,220 @@
+//! `eid card …`: the holder's view of a virtual card file. Reads what any card reader
+//! could read; PINs are read from the terminal without echo (or from standard input) and go
+//! to the card only.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+
+use eid_card::{
+    Card, CardClient, CardError, CardKind, KeySlot, LifeCycle, Pin, PinRef, VirtualCard,
+    VirtualReader,
+};
+use serde::Serialize;
+use x509_parser::prelude::{FromDer, X509Certificate};
+use zeroize::Zeroizing;
+
+use crate::cli::HolderCardCommand;
+use crate::failure::{Failure, Outcome};
+use crate::output;
+
+/// Runs a holder's card command.
+pub async fn run(cmd: HolderCardCommand) -> Outcome {
+    match cmd {
+        HolderCardCommand::Show { file, json } => show(&file, json),
+        HolderCardCommand::Activate { file } => activate(&file),
+    }
+}
+
+/// Opens a virtual card file and puts it in a virtual reader.
+pub fn open(file: &Path) -> Outcome<CardClient<VirtualReader>> {
+    let card =
+        VirtualCard::open(file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+    let client = CardClient::new(VirtualReader::new(card));
+    client.select().map_err(card_failure)?;
+    Ok(client)
+}
+
+/// A card's refusal in plain words, with its exit code.
+pub fn card_failure(e: CardError) -> Failure {
+    match e {
+        CardError::Transport(_) | CardError::BadResponse(_) => Failure::Internal(e.to_string()),
+        e => Failure::Refused(e.to_string()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CardView {
+    card_number: String,
+    product_number: String,
+    kind: &'static str,
+    state: &'static str,
+    tries_left: Vec<TriesView>,
+    certificates: Vec<CertView>,
+}
+
+#[derive(Debug, Serialize)]
+struct TriesView {
+    code: &'static str,
+    left: u8,
+    total: u8,
+}
+
+#[derive(Debug, Serialize)]
+struct CertView {
+    slot: String,
+    subject: String,
+    serial: String,
+    not_before: String,
+    not_after: String,
+    pem: String,
+}
+
+fn show(file: &Path, json: bool) -> Outcome {
+    let card = open(file)?;
+    let info = card.info().map_err(card_failure)?;
+    let mut codes = vec![(PinRef::Pin1, "PIN1")];
+    if info.kind == CardKind::TwoPin {
+        codes.push((PinRef::Pin2, "PIN2"));
+    }
+    codes.push((PinRef::Puk, "PUK"));
+    let mut tries_left = Vec::new();
+    for (pin, code) in codes {
+        let status = card.pin_status(pin).map_err(card_failure)?;
+        tries_left.push(TriesView {
+            code,
+            left: status.tries_left,
+            total: status.tries_total,
+        });
+    }
+    let mut certificates = Vec::new();
+    for slot in [
+        KeySlot::Authentication,
+        KeySlot::Signing,
+        KeySlot::Attestation,
+    ] {
+        if let Some(der) = card.read_certificate(slot).map_err(card_failure)? {
+            certificates.push(describe(slot, &der)?);
+        }
+    }
+    let view = CardView {
+        card_number: info.card_number,
+        product_number: info.product_number,
+        kind: match info.kind {
+            CardKind::TwoPin => "two-pin",
+            CardKind::OnePin => "one-pin",
+        },
+        state: match info.life_cycle {
+            LifeCycle::Blank => "blank",
+            LifeCycle::NotActivated => "not-activated",
+            LifeCycle::Active => "active",
+            LifeCycle::Dead => "dead",
+            _ => "unknown",
+        },
+        tries_left,
+        certificates,
+    };
+    if json {
+        return output::json(&view);
+    }
+    println!("card number     {}", view.card_number);
+    println!("product number  {}", view.product_number);
+    println!("kind            {}", view.kind);
+    println!("state           {}", view.state);
+    for t in &view.tries_left {
+        println!("{:<16}{} of {} tries left", t.code, t.left, t.total);
+    }
+    for c in &view.certificates {
+        println!(
+            "\nslot {}: {}\n  serial {}\n  valid {} to {}\n{}",
+            c.slot,
+            c.subject,
+            c.serial,
+            c.not_before,
+            c.not_after,
+            c.pem.trim_end()
+        );
+    }
+    Ok(())
+}
+
+fn describe(slot: KeySlot, der: &[u8]) -> Outcome<CertView> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| {
+        Failure::Usage(format!(
+            "the certificate in slot {slot} is not readable: {e}"
+        ))
+    })?;
+    Ok(CertView {
+        slot: slot.to_string(),
+        subject: cert.subject().to_string(),
+        serial: cert.raw_serial_as_string().replace(':', "").to_uppercase(),
+        not_before: cert.validity().not_before.to_string(),
+        not_after: cert.validity().not_after.to_string(),
+        pem: pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())),
+    })
+}
+
+fn activate(file: &Path) -> Outcome {
+    let card = open(file)?;
+    let info = card.info().map_err(card_failure)?;
+    if info.kind != CardKind::OnePin || info.life_cycle != LifeCycle::NotActivated {
+        return Err(Failure::Refused(format!(
+            "card {} needs no activation (it is a {} card, {})",
+            info.card_number,
+            if info.kind == CardKind::OnePin {
+                "one-PIN"
+            } else {
+                "two-PIN"
+            },
+            if info.life_cycle == LifeCycle::Active {
+                "already active"
+            } else {
+                "not waiting for activation"
+            }
+        )));
+    }
+    let (transport, chosen) = read_codes()?;
+    card.change_pin(PinRef::Pin1, &Pin::new(transport), &Pin::new(chosen))
+        .map_err(|e| match e {
+            CardError::WrongPin { tries_left } => {
+                Failure::Refused(format!("wrong transport code: {tries_left} tries left"))
+            }
+            e => card_failure(e),
+        })?;
+    println!(
+        "card {} is activated: your security code (PIN1) is set",
+        info.card_number
+    );
+    Ok(())
+}
+
+/// The transport code and the new PIN1: from the terminal without echo (the new one twice),
+/// or two lines of standard input.
+fn read_codes() -> Outcome<(Zeroizing<String>, Zeroizing<String>)> {
+    let unreadable = |e: std::io::Error| Failure::Usage(format!("cannot read the codes: {e}"));
+    if std::io::stdin().is_terminal() {
+        let transport =
+            Zeroizing::new(rpassword::prompt_password("Transport code: ").map_err(unreadable)?);
+        let chosen = Zeroizing::new(
+            rpassword::prompt_password("Choose your security code (PIN1, 6-8 digits): ")
+                .map_err(unreadable)?,
+        );
+        let again = Zeroizing::new(rpassword::prompt_password("Once more: ").map_err(unreadable)?);
+        if chosen != again {
+            return Err(Failure::Usage(
+                "the two security codes differ; nothing was changed".into(),
+            ));
+        }
+        return Ok((transport, chosen));
+    }
+    let mut lines = std::io::stdin().lock().lines();
+    let mut next = || -> Outcome<Zeroizing<String>> {
+        match lines.next() {
+            Some(line) => Ok(Zeroizing::new(line.map_err(unreadable)?.trim().to_owned())),
+            None => Err(Failure::Usage(
+                "expected two lines on standard input: the transport code, then the new PIN1"
+                    .into(),
+            )),
+        }
+    };
+    Ok((next()?, next()?))
+}
