@@ -33,6 +33,30 @@ pub struct Common {
     /// Print results as JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Override a configuration value for this command, e.g. `--set store.durability=power-loss`
+    /// (over eid.toml and the EID_* environment). Repeatable.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl Common {
+    /// The `--set` overrides as (key, value) pairs.
+    pub fn overrides(&self) -> Result<Vec<(&str, String)>, crate::failure::Failure> {
+        self.set
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v.to_owned())),
+                _ => Err(crate::failure::Failure::Usage(format!(
+                    "--set {kv}: expected KEY=VALUE, e.g. store.durability=power-loss"
+                ))),
+            })
+            .collect()
+    }
+
+    /// The validated configuration of the data folder with these overrides.
+    pub fn config(&self) -> Result<eid_config::Config, crate::failure::Failure> {
+        Ok(eid_config::Config::load(&self.data, &self.overrides()?)?)
+    }
 }
 
 #[derive(Debug, Args)]

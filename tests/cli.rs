@@ -670,3 +670,53 @@ fn a_card_for_an_unknown_holder_is_refused_and_leaves_nothing() {
         "{\"not\": \"a card\"}"
     );
 }
+
+#[test]
+fn set_overrides_the_configuration_for_one_command() {
+    let eid = Eid::new();
+    let before = eid.snapshot();
+    let msg = eid.fails(
+        &[
+            "admin",
+            "org",
+            "add",
+            "--number",
+            "5560000001",
+            "--name",
+            "New",
+            "--set",
+            "store.durability=sometimes",
+        ],
+        2,
+    );
+    assert!(
+        msg.contains("store.durability") && msg.contains("sometimes"),
+        "{msg}"
+    );
+    let msg = eid.fails(&["admin", "org", "list", "--set", "no-equals-sign"], 2);
+    assert!(msg.contains("KEY=VALUE"), "{msg}");
+    assert_eq!(eid.snapshot(), before);
+    // A card issued with five PIN tries for this command only.
+    let issued = eid.json(&[
+        "admin",
+        "card",
+        "issue",
+        "--holder",
+        "SE2321000016-A1B2",
+        "--kind",
+        "two-pin",
+        "--set",
+        "cards.pin_tries=5",
+    ]);
+    let out = eid.holder(
+        &[
+            "card",
+            "show",
+            issued["card_file"].as_str().unwrap(),
+            "--json",
+        ],
+        "",
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["tries_left"][0]["total"], 5);
+}

@@ -1,6 +1,5 @@
 //! `eid admin cert`: issue a certificate from a request, list certificates.
 
-use eid_config::Config;
 use eid_pki::{Csr, IssueRequest, Profile, issue};
 use eid_store::{CertStatus, CertificateRecord};
 
@@ -11,7 +10,7 @@ use crate::failure::{Failure, Outcome};
 use crate::output::{self, table};
 
 pub async fn run(common: &Common, cmd: CertCommand) -> Outcome {
-    let config = Config::load(&common.data, &[])?;
+    let config = common.config()?;
     match cmd {
         CertCommand::Issue {
             card,

@@ -18,6 +18,11 @@ use crate::output;
 
 pub async fn run(common: &Common, args: InitArgs) -> Outcome {
     let dir = &common.data;
+    if !common.set.is_empty() {
+        return Err(Failure::Usage(
+            "--set does not apply to init: it writes eid.toml, which you edit afterwards".into(),
+        ));
+    }
     if dir.join(FILE_NAME).exists() {
         return Err(Failure::Refused(format!(
             "{} is already an eid data folder (it has {FILE_NAME}); nothing was changed",

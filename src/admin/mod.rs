@@ -6,7 +6,6 @@ pub(crate) mod init;
 mod registry;
 
 use eid_clock::{Clock, SystemClock};
-use eid_config::Config;
 use eid_store::AuditEvent;
 use time::OffsetDateTime;
 
@@ -28,7 +27,7 @@ pub async fn run(args: AdminArgs) -> Outcome {
 }
 
 async fn audit_verify(common: &Common) -> Outcome {
-    let config = Config::load(&common.data, &[])?;
+    let config = common.config()?;
     let store = crate::context::open_store(&config).await?;
     let report = eid_store::audit::verify(store.as_ref()).await?;
     if common.json {

@@ -1,6 +1,5 @@
 //! `eid admin org|person|card`: the register of organisations, persons and cards.
 
-use eid_config::Config;
 use eid_store::{Card, CardKind, CardState, Organisation, Person, SigningPolicy, validate};
 use serde_json::json;
 
@@ -23,7 +22,7 @@ fn policy(arg: SigningPolicyArg) -> SigningPolicy {
 
 pub async fn org(common: &Common, cmd: OrgCommand) -> Outcome {
     // Check the arguments before touching anything.
-    let config = Config::load(&common.data, &[])?;
+    let config = common.config()?;
     match cmd {
         OrgCommand::Add {
             number,
@@ -108,7 +107,7 @@ pub async fn org(common: &Common, cmd: OrgCommand) -> Outcome {
 }
 
 pub async fn person(common: &Common, cmd: PersonCommand) -> Outcome {
-    let config = Config::load(&common.data, &[])?;
+    let config = common.config()?;
     match cmd {
         PersonCommand::Add {
             hsa_id,
@@ -215,7 +214,7 @@ pub async fn person(common: &Common, cmd: PersonCommand) -> Outcome {
 }
 
 pub async fn card(common: &Common, cmd: CardCommand) -> Outcome {
-    let config = Config::load(&common.data, &[])?;
+    let config = common.config()?;
     match cmd {
         CardCommand::Issue {
             holder,

@@ -185,6 +185,10 @@ impl Config {
             .merge(Toml::file_exact(&file))
             .merge(env);
         for (key, value) in overrides {
+            // Values are read as the environment's are: `5` a number, `true` a boolean.
+            let value: figment::value::Value = value
+                .parse()
+                .unwrap_or_else(|never: std::convert::Infallible| match never {});
             figment = figment.merge(Serialized::default(key, value));
         }
         let raw: RawConfig = figment.extract().map_err(|e| from_figment(&figment, e))?;

@@ -68,9 +68,13 @@ fn environment_overrides_file_and_flags_override_environment() {
         let config = load(&dir, &[], "EIDTEST1_").map_err(|e| e.to_string())?;
         assert_eq!(config.ca.profile.ocsp_url, "https://env.example/ocsp");
         assert_eq!(config.store.durability, Durability::PowerLoss);
-        let flags = [("ca.ocsp_url", "https://flag.example/ocsp".to_string())];
+        let flags = [
+            ("ca.ocsp_url", "https://flag.example/ocsp".to_string()),
+            ("cards.pin_tries", "5".to_string()),
+        ];
         let config = load(&dir, &flags, "EIDTEST1_").map_err(|e| e.to_string())?;
         assert_eq!(config.ca.profile.ocsp_url, "https://flag.example/ocsp");
+        assert_eq!(config.cards.defaults.pin, 5);
         jail.set_env("EIDTEST1_CA__KEY_ALGORITHM", "dsa");
         let err = load(&dir, &[], "EIDTEST1_").unwrap_err();
         assert!(err.to_string().contains("EIDTEST1_"), "{err}");
