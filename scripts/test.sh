@@ -31,14 +31,22 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
   cargo test --workspace --locked --doc
+  cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$results"
+  # "Summary [ 5.4s] 137 tests run: 137 passed, 2 skipped"
+  passed=$(sed -n 's/.* tests\? run: \([0-9]*\) passed.*/\1/p' "$results" | tail -n 1)
+  skipped=$(sed -n 's/.* passed.*, \([0-9]*\) skipped.*/\1/p' "$results" | tail -n 1)
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$results"
+  passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$results" | awk '{s += $1} END {print s + 0}')
+  skipped=0
 fi
 
 log "fuzzing smoke run"
 scripts/fuzz-smoke.sh
 
 log "all checks passed"
+echo "tests: ${passed:-0} passed, 0 failed, ${skipped:-0} skipped"
