@@ -47,7 +47,16 @@ for target in "${targets[@]}"; do
     dirs+=("seeds/$target")
   fi
   echo "== fuzzing $target for ${seconds}s"
-  "${cargo_cmd[@]}" fuzz run -s none "$target" "${dirs[@]}" -- \
-    -max_total_time="$seconds" -timeout=10 -print_final_stats=1
+  log="$(mktemp)"
+  # libFuzzer reports every new input; keep that in a file and show it only on failure.
+  if ! "${cargo_cmd[@]}" fuzz run -s none "$target" "${dirs[@]}" -- \
+    -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "== fuzzing $target FAILED (the crashing input is in fuzz/artifacts/$target/)" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
+  rm -f "$log"
 done
 echo "== fuzzing smoke run passed: ${targets[*]}"
