@@ -78,7 +78,9 @@ fn show(file: &Path, json: bool) -> Outcome {
     }
     codes.push((PinRef::Puk, "PUK"));
     let mut tries_left = Vec::new();
-    for (pin, code) in codes {
+    // A dead card answers only public reads: its counters are gone with it.
+    let readable = info.life_cycle != LifeCycle::Dead;
+    for (pin, code) in codes.into_iter().filter(|_| readable) {
         let status = card.pin_status(pin).map_err(card_failure)?;
         tries_left.push(TriesView {
             code,

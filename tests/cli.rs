@@ -720,3 +720,39 @@ fn set_overrides_the_configuration_for_one_command() {
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["tries_left"][0]["total"], 5);
 }
+
+#[test]
+fn a_dead_card_is_still_shown() {
+    use eid_card::{Card, CardClient, Pin, PinRef, VirtualCard, VirtualReader};
+    let eid = Eid::new();
+    let issued = eid.json(&[
+        "admin",
+        "card",
+        "issue",
+        "--holder",
+        "SE2321000016-A1B2",
+        "--kind",
+        "two-pin",
+    ]);
+    let file = issued["card_file"].as_str().unwrap().to_owned();
+    {
+        let card = CardClient::new(VirtualReader::new(
+            VirtualCard::open(Path::new(&file)).unwrap(),
+        ));
+        card.select().unwrap();
+        let puk = issued["codes"]["puk"].as_str().unwrap();
+        let wrong = if puk == "00000000" {
+            "11111111"
+        } else {
+            "00000000"
+        };
+        for _ in 0..10 {
+            let _ = card.unblock_pin(PinRef::Pin1, &Pin::from(wrong), &Pin::from("123456"));
+        }
+    }
+    let out = eid.holder(&["card", "show", &file, "--json"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["state"], "dead");
+    assert_eq!(shown["certificates"].as_array().unwrap().len(), 2);
+}
