@@ -31,6 +31,7 @@ pub mod profile;
 mod serial;
 pub mod settings;
 mod signer;
+mod validate;
 
 pub use algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use ca::{CaError, CaNames, CertificateAuthority, NewCa, create_ca};
@@ -41,6 +42,7 @@ pub use issue::{IssueError, IssueRequest, Issued, issue, issue_attestation};
 pub use profile::{Profile, SubjectError};
 pub use settings::{ProfileSettings, SettingsError};
 pub use signer::{Signer, SignerError, SignerKey};
+pub use validate::{ValidAuthentication, ValidationError, validate_authentication_certificate};
 
 /// SHA-256 of `data`.
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
