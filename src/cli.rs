@@ -16,6 +16,9 @@ pub struct Cli {
 pub enum Command {
     /// ID-administrator commands: organisations, persons, cards, certificates, audit log.
     Admin(AdminArgs),
+    /// Run the server (for now: health and readiness; the identity provider, portal and CA
+    /// endpoints join as they land).
+    Serve(ServeArgs),
     /// The card holder's commands for a virtual card file: show it, activate it.
     #[command(subcommand)]
     Card(HolderCardCommand),
@@ -57,6 +60,15 @@ impl Common {
     pub fn config(&self) -> Result<eid_config::Config, crate::failure::Failure> {
         Ok(eid_config::Config::load(&self.data, &self.overrides()?)?)
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Listen on this address and port (overrides server.listen); port 0 picks a free one.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod cli;
 mod context;
 mod failure;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Admin(args) => admin::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
             Command::Card(cmd) => card::run(cmd).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }

@@ -756,3 +756,46 @@ fn a_dead_card_is_still_shown() {
     assert_eq!(shown["state"], "dead");
     assert_eq!(shown["certificates"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn serve_answers_readiness_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let eid = Eid::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eid"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&eid.data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        child.wait().unwrap().success(),
+        "eid serve did not stop cleanly"
+    );
+
+    // A bad address is a clear usage error.
+    let msg = eid.fails(&["serve", "--set", "server.listen=nowhere"], 2);
+    assert!(msg.contains("server.listen"), "{msg}");
+}

@@ -13,6 +13,8 @@ pub fn default_file(public_url: &str, key_algorithm: KeyAlgorithm) -> String {
 # The public base URL of `eid serve`; the OpenID Connect issuer, CRL and OCSP URLs derive
 # from it unless set below.
 public_url = "{public_url}"
+# Where `eid serve` listens (plain HTTP for now: put a TLS-terminating proxy in front).
+listen = "127.0.0.1:8080"
 
 [store]
 # sqlite://FILE (embedded, one node).

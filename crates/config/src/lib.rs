@@ -35,6 +35,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The server's public base URL (issuer and portal links derive from it).
     pub public_url: String,
+    /// Where `eid serve` listens.
+    pub listen: std::net::SocketAddr,
     /// Where and how data is stored.
     pub store: StoreConfig,
     /// The certificate authority.

@@ -54,12 +54,14 @@ struct RawProduct {
 #[serde(deny_unknown_fields, default)]
 struct RawServer {
     public_url: String,
+    listen: String,
 }
 
 impl Default for RawServer {
     fn default() -> Self {
         Self {
             public_url: "https://localhost:8443".into(),
+            listen: "127.0.0.1:8080".into(),
         }
     }
 }
@@ -178,6 +180,20 @@ impl RawConfig {
             Err(message) => {
                 p.add("server.public_url", message);
                 "https://public-url.invalid"
+            }
+        };
+
+        let listen = match self.server.listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                p.add(
+                    "server.listen",
+                    format!(
+                        "`{}` is not an address and port like 127.0.0.1:8080",
+                        self.server.listen
+                    ),
+                );
+                None
             }
         };
 
@@ -313,7 +329,8 @@ impl RawConfig {
             products.insert(product, Tries { pin, puk });
         }
 
-        let (Some(location), Some(durability), Some(key_algorithm), true) = (
+        let (Some(listen), Some(location), Some(durability), Some(key_algorithm), true) = (
+            listen,
             location,
             durability,
             key_algorithm,
@@ -326,6 +343,7 @@ impl RawConfig {
         Ok(Config {
             data_dir: data_dir.to_path_buf(),
             public_url,
+            listen,
             store: StoreConfig {
                 location,
                 durability,

@@ -15,13 +15,16 @@
 //!   public key, one-time value) are unique under concurrency: of two racing writers exactly
 //!   one wins, the other gets [`StoreError::Conflict`].
 //!
-//! The store never sees a PIN or a private key.
+//! The store never sees a PIN. The only private keys it holds are the identity provider's
+//! signing keys, encrypted under a key-encryption key that lives outside the database.
 
 pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
 pub mod model;
+pub mod oidc;
+pub mod orders;
 pub mod sqlite;
 pub mod validate;
 
@@ -31,6 +34,8 @@ use time::OffsetDateTime;
 pub use audit::{AuditError, AuditHead, AuditReport};
 pub use error::{Conflict, Missing, StoreError, StoreResult};
 pub use model::*;
+pub use oidc::OidcStore;
+pub use orders::OrderStore;
 pub use sqlite::{Durability, SqliteStore};
 
 /// The storage seam. Implemented by [`SqliteStore`] (and later PostgreSQL).

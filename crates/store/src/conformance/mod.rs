@@ -6,6 +6,8 @@
 //! check. Built only for tests (`cfg(test)` or the `conformance` feature).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // A test suite.
 
+pub mod oidc;
+pub mod orders;
 use std::future::Future;
 use std::sync::Arc;
 

@@ -5,6 +5,8 @@
 //! change survives a killed process ([`Durability::Process`], `synchronous=NORMAL`) or also
 //! power loss ([`Durability::PowerLoss`], `synchronous=FULL`).
 
+mod oidc;
+mod orders;
 mod rows;
 mod schema;
 mod writer;

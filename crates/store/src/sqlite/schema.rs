@@ -7,7 +7,11 @@ use super::backend_error;
 use crate::{StoreError, StoreResult};
 
 /// Every migration in order; the position (from 1) is the schema version it produces.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_orders.sql"),
+    include_str!("../../migrations/sqlite/0003_oidc.sql"),
+];
 
 /// Brings the schema up to date, each migration in its own transaction.
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

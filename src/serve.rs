@@ -1,0 +1,55 @@
+//! `eid serve`: the server on the configured address until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+
+use eid_clock::SystemClock;
+use eid_server::{AppState, bind, router, serve};
+
+use crate::cli::ServeArgs;
+use crate::context::open_store;
+use crate::failure::{Failure, Outcome};
+
+pub async fn run(args: ServeArgs) -> Outcome {
+    let mut overrides = args.common.overrides()?;
+    let listen = args.listen.map(|addr| addr.to_string());
+    if let Some(addr) = &listen {
+        overrides.push(("server.listen", addr.clone()));
+    }
+    let config = eid_config::Config::load(&args.common.data, &overrides)?;
+    let store = open_store(&config).await?;
+    let state = AppState {
+        store,
+        clock: Arc::new(SystemClock),
+    };
+    let listener = bind(config.listen)
+        .await
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    // Scripts and tests read this line to find the port.
+    println!("listening on http://{addr}");
+    serve(listener, router(state), shutdown())
+        .await
+        .map_err(|e| Failure::Internal(e.to_string()))
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}
