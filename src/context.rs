@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use eid_config::{Config, StoreLocation};
 use eid_pki::{CertificateAuthority, FileSigner};
-use eid_store::{SqliteStore, Store};
+use eid_store::SqliteStore;
 
 use crate::failure::{Failure, Outcome};
 
-/// Opens the store the configuration names.
-pub async fn open_store(config: &Config) -> Outcome<Arc<dyn Store>> {
+/// Opens the store the configuration names. (The concrete type: the server needs the
+/// order and OIDC records too; the PostgreSQL issue turns this into a choice.)
+pub async fn open_store(config: &Config) -> Outcome<Arc<SqliteStore>> {
     match &config.store.location {
         StoreLocation::Sqlite(path) => {
             let store = SqliteStore::open(path, config.store.durability).await?;

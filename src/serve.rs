@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use eid_clock::SystemClock;
-use eid_server::{AppState, bind, router, serve};
+use eid_server::{Secrets, Settings, bind, build_state, router, serve, spawn_housekeeping};
 
 use crate::cli::ServeArgs;
-use crate::context::open_store;
+use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
 
 pub async fn run(args: ServeArgs) -> Outcome {
@@ -17,10 +17,18 @@ pub async fn run(args: ServeArgs) -> Outcome {
     }
     let config = eid_config::Config::load(&args.common.data, &overrides)?;
     let store = open_store(&config).await?;
-    let state = AppState {
-        store,
-        clock: Arc::new(SystemClock),
-    };
+    let ca = Arc::new(load_ca(&config)?);
+    // The key-encryption key and subject secret live in the data folder (mode 0600),
+    // created on first start; back them up with the database.
+    let secrets =
+        Secrets::load_or_create(&config.data_dir).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut settings = Settings::new(config.public_url.clone());
+    settings.launch_base = config.app_launch_base.clone();
+    let state = build_state(store, ca, Arc::new(SystemClock), settings, secrets)
+        .await
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    // Expired orders, browser sessions, codes and login sessions are forgotten.
+    let _housekeeping = spawn_housekeeping(state.clone(), std::time::Duration::from_secs(60));
     let listener = bind(config.listen)
         .await
         .map_err(|e| Failure::Usage(e.to_string()))?;

@@ -1,6 +1,7 @@
 //! `eid admin card issue`: personalise a new virtual card for a person. The card file is
 //! made beside its final name and renamed into place only when personalisation succeeded.
 
+use eid_store::Store;
 use std::path::PathBuf;
 
 use eid_card::{CardClient, CardProfile, VirtualCard, VirtualReader};

@@ -1,6 +1,7 @@
 //! `eid admin cert`: issue a certificate from a request, list certificates.
 
 use eid_pki::{Csr, IssueRequest, Profile, issue};
+use eid_store::Store;
 use eid_store::{CertStatus, CertificateRecord};
 
 use super::{actor, now};

@@ -1,6 +1,7 @@
 //! `eid admin init`: a new data folder with configuration, CA and database, made in a
 //! temporary folder beside it and renamed into place, so a failure leaves nothing behind.
 
+use eid_store::Store;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

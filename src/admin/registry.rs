@@ -1,5 +1,6 @@
 //! `eid admin org|person|card`: the register of organisations, persons and cards.
 
+use eid_store::Store;
 use eid_store::{Card, CardKind, CardState, Organisation, Person, SigningPolicy, validate};
 use serde_json::json;
 

@@ -15,6 +15,9 @@ pub fn default_file(public_url: &str, key_algorithm: KeyAlgorithm) -> String {
 public_url = "{public_url}"
 # Where `eid serve` listens (plain HTTP for now: put a TLS-terminating proxy in front).
 listen = "127.0.0.1:8080"
+# How the login page launches the eID app; the autostart token is appended. The default is
+# the app's URL scheme; the demo and browser tests point it at the app's loopback page.
+app_launch_base = "eid:///?autostarttoken="
 
 [store]
 # sqlite://FILE (embedded, one node).

@@ -37,6 +37,8 @@ pub struct Config {
     pub public_url: String,
     /// Where `eid serve` listens.
     pub listen: std::net::SocketAddr,
+    /// How the login page launches the eID app: the autostart token is appended.
+    pub app_launch_base: String,
     /// Where and how data is stored.
     pub store: StoreConfig,
     /// The certificate authority.

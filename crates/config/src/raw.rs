@@ -55,6 +55,7 @@ struct RawProduct {
 struct RawServer {
     public_url: String,
     listen: String,
+    app_launch_base: String,
 }
 
 impl Default for RawServer {
@@ -62,6 +63,7 @@ impl Default for RawServer {
         Self {
             public_url: "https://localhost:8443".into(),
             listen: "127.0.0.1:8080".into(),
+            app_launch_base: "eid:///?autostarttoken=".into(),
         }
     }
 }
@@ -344,6 +346,7 @@ impl RawConfig {
             data_dir: data_dir.to_path_buf(),
             public_url,
             listen,
+            app_launch_base: self.server.app_launch_base,
             store: StoreConfig {
                 location,
                 durability,

@@ -7,18 +7,18 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::{AppState, ServerStore};
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes<S: ServerStore>() -> Router<AppState<S>> {
     Router::new()
         .route(
             "/healthz",
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
-        .route("/readyz", get(ready))
+        .route("/readyz", get(ready::<S>))
 }
 
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+async fn ready<S: ServerStore>(State(state): State<AppState<S>>) -> (StatusCode, Json<Value>) {
     match state.store.audit_head().await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {

@@ -1,34 +1,164 @@
 //! The HTTP edge of `eid serve`. Handlers here only extract input, call an engine (store,
 //! orders, identity provider, CA) and map the result to a response; protocol logic lives in
-//! the engines, which know nothing of HTTP.
+//! the engines, which know nothing of HTTP. Every failure goes through the one mapping in
+//! [`error`].
 //!
 //! Every response carries the security headers of [`headers`]: a strict Content Security
 //! Policy, no framing (clickjacking), no MIME sniffing, no referrer, and `no-store` caching
 //! unless a route says otherwise. The server never logs a request body, a cookie or a token.
+//!
+//! # Routes
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /.well-known/openid-configuration`, `GET /oidc/jwks` | discovery and keys (cacheable) |
+//! | `GET/POST /oidc/authorize` | the authorization endpoint; shows the login page when a card login is needed |
+//! | `POST /oidc/token`, `GET/POST /oidc/userinfo`, `GET/POST /oidc/logout` | as `docs/oidc.md` says |
+//! | `POST /login` | *Legitimera*: starts an `auth` order (CSRF token bound to the browser session), shows the launch link and polls |
+//! | `POST /orders/collect`, `POST /orders/cancel` | JSON for the page: `{"orderRef": …}`, browser-session cookie and `X-CSRF-Token` header |
+//! | `POST /app/v1/order` | the eID app fetches the order: `{"autoStartToken": …}` → `AppFetchResponse` |
+//! | `POST /app/v1/report`, `POST /app/v1/complete` | the app, with `Authorization: Bearer <appToken>`: `AppReport` / `AppCompletion` → `{}` / `AppCompleteResponse` |
+//! | `GET /login/return` | the order's return URL: the browser comes back with `orderRef` and `secret` |
+//! | `GET /static/login.js` | the login page's script (the CSP forbids inline script) |
+//!
+//! # State and the pending authorization request
+//!
+//! The server is generic over the store through [`ServerStore`] (`Store + OrderStore +
+//! OidcStore`): SQLite now, PostgreSQL later, nothing else changes. The server keeps no state
+//! of its own between requests, so any node can answer any step: the pending authorization
+//! request (which holds no secret) travels in the login page's form and then in a cookie,
+//! both MAC'ed (HMAC-SHA256 with a key derived from the key-encryption key, bound to the
+//! browser session and, in the cookie, to the order), so a browser cannot change it.
+//!
+//! # Cookies
+//!
+//! All are `Secure; HttpOnly; SameSite=Lax; Path=/` with the `__Host-` prefix:
+//! `__Host-eid-browser` (the order flow's browser session), `__Host-eid-pending` (the MAC'ed
+//! pending request of the order in progress), `__Host-eid-sso` (the login session of the
+//! identity provider). A new login page opens a new browser session (one login per browser
+//! at a time).
 
+mod app;
+mod error;
 pub mod headers;
 mod health;
+mod html;
+mod login;
+mod oidc;
+mod setup;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use aws_lc_rs::hmac;
 use axum::Router;
 use eid_clock::Clock;
+use eid_idp::Provider;
+use eid_orders::Orders;
 use eid_store::Store;
+use eid_store::oidc::OidcStore;
+use eid_store::orders::OrderStore;
 use tokio::net::TcpListener;
 
-/// What every handler can reach.
+pub use error::ServerError;
+pub use setup::{
+    KEK_FILE, SUBJECT_SECRET_FILE, Secrets, SetupError, build_state, purge_expired,
+    spawn_housekeeping,
+};
+
+/// Everything the server needs of a store.
+pub trait ServerStore: Store + OrderStore + OidcStore + 'static {}
+
+impl<T: Store + OrderStore + OidcStore + 'static> ServerStore for T {}
+
+/// The default launch base of the eID app: the autostart token is appended.
+pub const DEFAULT_LAUNCH_BASE: &str = "eid:///?autostarttoken=";
+
+/// What the pages need to know.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Settings {
+    /// The public URL of this server (`https://host[:port]`, no trailing slash); the
+    /// order's return URL is `<public_url>/login/return`.
+    pub public_url: String,
+    /// The launch link's base; the autostart token is appended (default
+    /// [`DEFAULT_LAUNCH_BASE`]; tests and the demo point it at the app's loopback page).
+    pub launch_base: String,
+}
+
+impl Settings {
+    /// The defaults for a server at `public_url`.
+    pub fn new(public_url: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            launch_base: DEFAULT_LAUNCH_BASE.to_owned(),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct AppState<S> {
     /// Where everything that matters lives.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<S>,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// The OpenID Connect provider.
+    pub provider: Arc<Provider<S>>,
+    /// The order engine.
+    pub orders: Arc<Orders<S>>,
+    /// What the pages need.
+    pub settings: Arc<Settings>,
+    /// MACs the pending request and CSRF tokens.
+    page_key: Arc<hmac::Key>,
+}
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            provider: self.provider.clone(),
+            orders: self.orders.clone(),
+            settings: self.settings.clone(),
+            page_key: self.page_key.clone(),
+        }
+    }
+}
+
+impl<S: ServerStore> AppState<S> {
+    /// The state. `page_secret` keys the MACs of the pages (the CSRF tokens and the pending
+    /// authorization request); every node of an installation needs the same one. `eid serve`
+    /// derives it from the key-encryption key.
+    pub fn new(
+        store: Arc<S>,
+        clock: Arc<dyn Clock>,
+        provider: Arc<Provider<S>>,
+        orders: Arc<Orders<S>>,
+        settings: Settings,
+        page_secret: &[u8; 32],
+    ) -> Self {
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, page_secret),
+            b"eid-server page mac v1",
+        );
+        Self {
+            store,
+            clock,
+            provider,
+            orders,
+            settings: Arc::new(settings),
+            page_key: Arc::new(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())),
+        }
+    }
 }
 
 /// All routes of the server, with the security headers on every response.
-pub fn router(state: AppState) -> Router {
-    headers::secure(health::routes()).with_state(state)
+pub fn router<S: ServerStore>(state: AppState<S>) -> Router {
+    let routes = health::routes()
+        .merge(oidc::routes())
+        .merge(login::routes())
+        .merge(app::routes());
+    headers::secure(routes).with_state(state)
 }
 
 /// Why the server stopped.
@@ -66,4 +196,11 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// A fresh RNG for one request (seeded from the thread's generator; `Send`, so it may live
+/// across an `.await`).
+pub(crate) fn rng() -> rand::rngs::StdRng {
+    use rand::SeedableRng as _;
+    rand::rngs::StdRng::from_rng(&mut rand::rng())
 }

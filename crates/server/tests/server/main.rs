@@ -1,41 +1,13 @@
-//! The server booted on port 0 with a real store, spoken to over loopback HTTP.
+//! The server booted on port 0 with a real store, spoken to over loopback HTTP: health,
+//! and black-box re-implementations of the OpenID Foundation's Basic/Config OP checks and
+//! the RFC 9700 / RFC 9207 musts, with a real card login through the eID app.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod conformance;
+mod login;
+mod world;
 
-use eid_clock::SystemClock;
-use eid_server::{AppState, bind, router, serve};
-use eid_store::{Durability, SqliteStore};
-
-/// A running server; stops when dropped.
-struct Running {
-    base: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("eid.db"), Durability::Process)
-        .await
-        .unwrap();
-    let state = AppState {
-        store: Arc::new(store),
-        clock: Arc::new(SystemClock),
-    };
-    let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listener, router(state), async {
-        let _ = stopped.await;
-    }));
-    Running {
-        base,
-        _stop: stop,
-        _dir: dir,
-    }
-}
+use world::{Browser, start};
 
 #[tokio::test]
 async fn health_and_readiness_answer_with_security_headers() {
@@ -69,9 +41,18 @@ async fn health_and_readiness_answer_with_security_headers() {
 #[tokio::test]
 async fn an_unknown_path_is_404_with_the_same_headers() {
     let server = start().await;
-    let response = reqwest::get(format!("{}/no/such/page", server.base))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    let response = Browser::new()
+        .get(&format!("{}/no/such/page", server.base))
+        .await;
+    assert_eq!(response.status, 404);
+    assert_eq!(response.headers["x-frame-options"], "DENY");
+}
+
+#[tokio::test]
+async fn housekeeping_purges_without_failing() {
+    let server = start().await;
+    let mut browser = Browser::new();
+    let _ = browser.get(&server.auth_request(&[]).url).await;
+    // Nothing has expired yet.
+    assert_eq!(eid_server::purge_expired(&server.state).await.unwrap(), 0);
 }

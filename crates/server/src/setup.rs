@@ -1,0 +1,153 @@
+//! Building the server's state at start-up: the installation's secrets from the data
+//! folder, the identity provider (with its signing keys ensured) and the order engine.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eid_clock::Clock;
+use eid_idp::{KeyEncryptionKey, Provider, ProviderConfig, SubjectSecret};
+use eid_orders::{OrderConfig, Orders};
+use eid_pki::CertificateAuthority;
+
+use crate::{AppState, ServerStore, Settings, rng};
+
+/// The key-encryption key's file in the data folder (32 bytes, mode 0600).
+pub const KEK_FILE: &str = "oidc-key-encryption.key";
+/// The subject secret's file in the data folder (32 bytes, mode 0600). Back it up with the
+/// database: losing it changes every `sub`.
+pub const SUBJECT_SECRET_FILE: &str = "oidc-subject.secret";
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A secret's file could not be read or created.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The identity provider refused its configuration or failed.
+    #[error("identity provider: {0}")]
+    Provider(#[from] eid_idp::IdpError),
+    /// The order engine refused its configuration.
+    #[error("orders: {0}")]
+    Orders(#[from] eid_orders::OrderError),
+}
+
+/// The installation's secrets. `Debug` shows neither.
+#[derive(Debug)]
+pub struct Secrets {
+    /// Encrypts the signing keys at rest.
+    pub kek: KeyEncryptionKey,
+    /// Keys the `sub` values.
+    pub subject: SubjectSecret,
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> SetupError {
+    SetupError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// Reads 32 bytes from `path`, or creates the file (mode 0600) with fresh random bytes.
+fn load_or_create(path: &Path) -> Result<[u8; 32], SetupError> {
+    match std::fs::read(path) {
+        Ok(bytes) => bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| file_error(path, "must hold exactly 32 bytes")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            rand::Rng::fill_bytes(&mut rng(), &mut bytes);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(|e| file_error(path, e))?;
+            file.write_all(&bytes)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| file_error(path, e))?;
+            Ok(bytes)
+        }
+        Err(e) => Err(file_error(path, e)),
+    }
+}
+
+impl Secrets {
+    /// The secrets of the installation in `data_dir`, created on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, SetupError> {
+        let kek = load_or_create(&data_dir.join(KEK_FILE))?;
+        let subject = load_or_create(&data_dir.join(SUBJECT_SECRET_FILE))?;
+        Ok(Self {
+            kek: KeyEncryptionKey::from_bytes(&kek)?,
+            subject: SubjectSecret::from_bytes(&subject)?,
+        })
+    }
+}
+
+/// The state of a server at `settings.public_url` (its issuer and order origin), with the
+/// provider's signing keys ensured.
+pub async fn build_state<S: ServerStore>(
+    store: Arc<S>,
+    ca: Arc<CertificateAuthority>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    secrets: Secrets,
+) -> Result<AppState<S>, SetupError> {
+    let provider = Provider::new(
+        store.clone(),
+        ProviderConfig::new(&settings.public_url)?,
+        secrets.kek.clone(),
+        &secrets.subject,
+    )?;
+    provider
+        .ensure_signing_keys(clock.now(), &mut rng(), "system:serve")
+        .await?;
+    let orders = Orders::new(
+        store.clone(),
+        ca,
+        OrderConfig::new(settings.public_url.clone()),
+    )?;
+    Ok(AppState::new(
+        store,
+        clock,
+        Arc::new(provider),
+        Arc::new(orders),
+        settings,
+        secrets.kek.as_bytes(),
+    ))
+}
+
+/// Forgets expired orders, browser sessions, codes and login sessions (any node may do it;
+/// the store decides in one statement what has expired). Returns how many records went.
+pub async fn purge_expired<S: ServerStore>(state: &AppState<S>) -> Result<u64, SetupError> {
+    let now = state.clock.now();
+    let orders = state.orders.purge(now).await?;
+    let oidc = state
+        .store
+        .purge_oidc(now)
+        .await
+        .map_err(|e| SetupError::Provider(e.into()))?;
+    Ok(orders.orders + orders.browser_sessions + oidc)
+}
+
+/// Runs [`purge_expired`] every `every` until the task is dropped or aborted.
+pub fn spawn_housekeeping<S: ServerStore>(
+    state: AppState<S>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = purge_expired(&state).await {
+                tracing::warn!(error = %e, "housekeeping failed");
+            }
+        }
+    })
+}
