@@ -3,6 +3,7 @@
 //! issues land (see DESIGN.md).
 
 mod admin;
+mod app;
 mod bench;
 mod card;
 mod cli;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Card(cmd) => card::run(cmd).await,
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::App(args) => app::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,328 @@
+//! The app's pages: the PIN dialog and its messages, in Swedish (default) or English.
+//! No script; every value from the order or a card is escaped.
+
+use eid_card::{CardKind, LifeCycle};
+use eid_protocol::OrderKind;
+
+use crate::{CardView, Launch};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lang {
+    Sv,
+    En,
+}
+
+impl Lang {
+    pub(crate) fn parse(value: Option<&str>) -> Self {
+        match value {
+            Some("en") => Self::En,
+            _ => Self::Sv,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::Sv => "sv",
+            Self::En => "en",
+        }
+    }
+
+    fn t(self, sv: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Self::Sv => sv,
+            Self::En => en,
+        }
+    }
+}
+
+/// What a page has to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notice {
+    BadLink,
+    NoOrder,
+    WrongServer,
+    Unsupported,
+    StaleForm,
+    AlreadyDone,
+    Expired,
+    Cancelled,
+    Failed,
+    WrongPin(u8),
+    WrongTransport(u8),
+    BadFormat,
+    CodesDiffer,
+    Blocked(Option<CardKind>),
+    Dead,
+    NotActivated,
+    NoActivation,
+    NoCard,
+    WrongCard,
+    CardFailed,
+}
+
+impl Notice {
+    fn text(self, l: Lang) -> String {
+        match self {
+            Self::BadLink => l
+                .t(
+                    "Länken till eID-appen är felaktig.",
+                    "The link to the eID app is malformed.",
+                )
+                .into(),
+            Self::NoOrder => l
+                .t(
+                    "Beställningen finns inte eller är redan öppnad. Börja om på webbsidan.",
+                    "The order does not exist or was already opened. Start again on the web page.",
+                )
+                .into(),
+            Self::WrongServer => l
+                .t(
+                    "Beställningen kommer från en tjänst som appen inte litar på.",
+                    "The order comes from a service this app does not trust.",
+                )
+                .into(),
+            Self::Unsupported => l
+                .t(
+                    "Den här appen kan ännu inte utföra den här beställningen.",
+                    "This app cannot carry out this order yet.",
+                )
+                .into(),
+            Self::StaleForm => l
+                .t(
+                    "Formuläret är inte längre giltigt. Börja om på webbsidan.",
+                    "The form is no longer valid. Start again on the web page.",
+                )
+                .into(),
+            Self::AlreadyDone => l
+                .t(
+                    "Beställningen är redan avslutad.",
+                    "The order is already finished.",
+                )
+                .into(),
+            Self::Expired => l
+                .t(
+                    "Tiden för beställningen har gått ut. Börja om på webbsidan.",
+                    "The order has expired. Start again on the web page.",
+                )
+                .into(),
+            Self::Cancelled => l.t("Avbrutet.", "Cancelled.").into(),
+            Self::Failed => l
+                .t(
+                    "Det gick inte att slutföra. Försök igen från webbsidan.",
+                    "It could not be completed. Try again from the web page.",
+                )
+                .into(),
+            Self::WrongPin(n) => format!(
+                "{} {n}",
+                l.t(
+                    "Fel säkerhetskod. Försök kvar:",
+                    "Wrong security code. Tries left:"
+                )
+            ),
+            Self::WrongTransport(n) => format!(
+                "{} {n}",
+                l.t(
+                    "Fel transportkod. Försök kvar:",
+                    "Wrong transport code. Tries left:"
+                )
+            ),
+            Self::BadFormat => l
+                .t(
+                    "Säkerhetskoden har 6 till 8 siffror.",
+                    "The security code has 6 to 8 digits.",
+                )
+                .into(),
+            Self::CodesDiffer => l
+                .t(
+                    "De två säkerhetskoderna är olika.",
+                    "The two security codes differ.",
+                )
+                .into(),
+            Self::Blocked(Some(CardKind::TwoPin)) => l
+                .t(
+                    "Säkerhetskoden är spärrad efter för många felaktiga försök. Lås upp den med PUK-koden från ditt PIN-brev och försök sedan igen.",
+                    "The security code is blocked after too many wrong tries. Unblock it with the PUK from your PIN letter, then try again.",
+                )
+                .into(),
+            Self::Blocked(_) => l
+                .t(
+                    "Säkerhetskoden är spärrad efter för många felaktiga försök. Kontakta din ID-administratör för att låsa upp kortet.",
+                    "The security code is blocked after too many wrong tries. Contact your ID administrator to unblock the card.",
+                )
+                .into(),
+            Self::Dead => l
+                .t(
+                    "Kortet kan inte längre användas. Kontakta din ID-administratör för ett nytt kort.",
+                    "The card can no longer be used. Contact your ID administrator for a new card.",
+                )
+                .into(),
+            Self::NotActivated => l
+                .t(
+                    "Kortet är inte aktiverat. Aktivera det med transportkoden och välj din säkerhetskod.",
+                    "The card is not activated. Activate it with the transport code and choose your security code.",
+                )
+                .into(),
+            Self::NoActivation => l
+                .t(
+                    "Kortet behöver ingen aktivering.",
+                    "The card needs no activation.",
+                )
+                .into(),
+            Self::NoCard => l
+                .t(
+                    "Kortet saknas. Sätt i kortet och försök igen.",
+                    "The card is missing. Insert the card and try again.",
+                )
+                .into(),
+            Self::WrongCard => l
+                .t(
+                    "Beställningen gäller ett annat kort.",
+                    "The order is for another card.",
+                )
+                .into(),
+            Self::CardFailed => l
+                .t(
+                    "Kortet svarade inte som väntat. Försök igen.",
+                    "The card did not answer as expected. Try again.",
+                )
+                .into(),
+        }
+    }
+}
+
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(lang: Lang, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>eID</title></head>\n<body>\n<h1>eID</h1>\n{body}\n</body></html>\n",
+        lang.code()
+    )
+}
+
+/// A page with only a message.
+pub(crate) fn message(lang: Lang, notice: Notice) -> String {
+    page(
+        lang,
+        &format!("<p id=\"notice\">{}</p>", escape(&notice.text(lang))),
+    )
+}
+
+pub(crate) struct Dialog<'a> {
+    pub cap: &'a str,
+    pub id: &'a str,
+    pub launch: &'a Launch,
+    pub card: &'a CardView,
+    pub cards: &'a [(usize, String)],
+    pub notice: Option<Notice>,
+}
+
+/// The PIN dialog (or the activation form of a card that is not activated yet).
+pub(crate) fn dialog(d: &Dialog<'_>) -> String {
+    let l = d.launch.lang;
+    let order = &d.launch.order;
+    if order.kind != OrderKind::Auth {
+        return message(l, Notice::Unsupported);
+    }
+    let hidden = format!(
+        "<input type=\"hidden\" name=\"launch\" value=\"{}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        escape(d.id),
+        escape(&d.launch.csrf)
+    );
+    let mut body = format!(
+        "<p><strong id=\"requester\">{}</strong> {}</p>\n<p id=\"text\">{}</p>\n",
+        escape(&order.requester),
+        l.t("ber dig att legitimera dig:", "asks you to authenticate:"),
+        escape(&order.text),
+    );
+    let card = d.card;
+    let holder = card.holder.as_deref().unwrap_or("");
+    if card.present {
+        body.push_str(&format!(
+            "<p id=\"card\">{} {} {}</p>\n",
+            l.t("Kort:", "Card:"),
+            escape(&card.number),
+            escape(holder)
+        ));
+    } else {
+        body.push_str(&format!(
+            "<p id=\"card\">{}</p>\n",
+            escape(&Notice::NoCard.text(l))
+        ));
+    }
+    if let Some(n) = d.notice {
+        body.push_str(&format!(
+            "<p id=\"notice\" role=\"alert\">{}</p>\n",
+            escape(&n.text(l))
+        ));
+    }
+    let choose = if d.cards.len() > 1 {
+        let options: String = d
+            .cards
+            .iter()
+            .map(|(i, name)| {
+                format!(
+                    "<option value=\"{i}\"{}>{}</option>",
+                    if *i == card.index { " selected" } else { "" },
+                    escape(name)
+                )
+            })
+            .collect();
+        format!(
+            "<p><label>{} <select name=\"card\">{options}</select></label></p>",
+            l.t("Aktivt eID:", "Active eID:")
+        )
+    } else {
+        String::new()
+    };
+    let not_activated = card.life_cycle == Some(LifeCycle::NotActivated);
+    if not_activated && card.kind == Some(CardKind::OnePin) {
+        body.push_str(&format!(
+            "<h2>{}</h2>\n<p>{}</p>\n<form method=\"post\" action=\"/{cap}/activate\">{hidden}\
+<p><label>{} <input type=\"password\" name=\"transport\" autocomplete=\"off\" inputmode=\"numeric\"></label></p>\
+<p><label>{} <input type=\"password\" name=\"pin\" autocomplete=\"off\" inputmode=\"numeric\"></label></p>\
+<p><label>{} <input type=\"password\" name=\"again\" autocomplete=\"off\" inputmode=\"numeric\"></label></p>\
+<p><button type=\"submit\">{}</button></p></form>\n",
+            l.t("Aktivera ditt kort", "Activate your card"),
+            l.t(
+                "Ta inte ut kortet ur kortläsaren medan aktiveringen pågår.",
+                "Do not remove the card from the reader during the activation."
+            ),
+            l.t("Transportkod", "Transport code"),
+            l.t("Välj säkerhetskod (6–8 siffror)", "Choose your security code (6–8 digits)"),
+            l.t("Säkerhetskoden igen", "The security code again"),
+            l.t("Aktivera och legitimera", "Activate and authenticate"),
+            cap = escape(d.cap),
+        ));
+    } else {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/{cap}/sign\">{hidden}{choose}\
+<p><label for=\"pin\">{}</label> <input id=\"pin\" type=\"password\" name=\"pin\" autocomplete=\"off\" inputmode=\"numeric\" autofocus></p>\
+<p><button type=\"submit\">{}</button></p></form>\n",
+            l.t("Ange din säkerhetskod", "Enter your security code"),
+            l.t("Legitimera", "Authenticate"),
+            cap = escape(d.cap),
+        ));
+    }
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"/{}/cancel\">{hidden}<p><button type=\"submit\">{}</button></p></form>",
+        escape(d.cap),
+        l.t("Avbryt", "Cancel")
+    ));
+    page(l, &body)
+}

@@ -1,0 +1,158 @@
+//! The app's side of the HTTP binding: `POST /app/v1/order`, `/app/v1/report` and
+//! `/app/v1/complete` on the configured servers, and nowhere else.
+
+use std::time::Duration;
+
+use eid_protocol::{AppCompleteResponse, AppCompletion, AppFetchResponse, AppReport, HintCode};
+use reqwest::Url;
+use serde_json::json;
+
+use crate::StartError;
+
+/// Why a call to a server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// No configured server knows the token.
+    #[error("no configured server has this order")]
+    NoOrder,
+    /// The order names another server than the one it came from.
+    #[error("the order's server origin is not the server it came from")]
+    WrongOrigin,
+    /// The return URL is not on the order's server.
+    #[error("the return URL is not on the order's server")]
+    WrongReturn,
+    /// The server refused.
+    #[error("the server answered {0}")]
+    Status(u16),
+    /// The server could not be reached or answered nonsense.
+    #[error("{0}")]
+    Http(String),
+}
+
+#[derive(Debug)]
+struct Server {
+    base: String,
+    origin: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Remote {
+    servers: Vec<Server>,
+    http: reqwest::Client,
+}
+
+impl Remote {
+    pub(crate) fn new(servers: &[String]) -> Result<Self, StartError> {
+        let mut out = Vec::new();
+        for s in servers {
+            let bad = || StartError::BadServer(s.clone());
+            let url = Url::parse(s).map_err(|_| bad())?;
+            if !matches!(url.scheme(), "http" | "https")
+                || url.host_str().is_none()
+                || !url.username().is_empty()
+                || url.password().is_some()
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
+                return Err(bad());
+            }
+            let origin = url.origin().ascii_serialization();
+            let base = format!("{}{}", origin, url.path().trim_end_matches('/'));
+            out.push(Server { base, origin });
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| StartError::Http(e.to_string()))?;
+        Ok(Self { servers: out, http })
+    }
+
+    pub(crate) fn origins(&self) -> impl Iterator<Item = String> + '_ {
+        self.servers.iter().map(|s| s.origin.clone())
+    }
+
+    fn server(&self, index: usize) -> Result<&Server, RemoteError> {
+        self.servers.get(index).ok_or(RemoteError::NoOrder)
+    }
+
+    /// Fetches the order by its autostart token from the first server that has it.
+    pub(crate) async fn fetch(
+        &self,
+        token: &str,
+    ) -> Result<(usize, AppFetchResponse), RemoteError> {
+        for (i, server) in self.servers.iter().enumerate() {
+            let response = self
+                .http
+                .post(format!("{}/app/v1/order", server.base))
+                .json(&json!({ "autoStartToken": token }))
+                .send()
+                .await;
+            let Ok(response) = response else { continue };
+            if !response.status().is_success() {
+                continue;
+            }
+            let fetched: AppFetchResponse = response
+                .json()
+                .await
+                .map_err(|e| RemoteError::Http(e.to_string()))?;
+            if fetched.order.server_origin != server.origin {
+                return Err(RemoteError::WrongOrigin);
+            }
+            return Ok((i, fetched));
+        }
+        Err(RemoteError::NoOrder)
+    }
+
+    /// Reports a hint for the order.
+    pub(crate) async fn report(
+        &self,
+        server: usize,
+        app_token: &str,
+        hint: HintCode,
+    ) -> Result<(), RemoteError> {
+        let server = self.server(server)?;
+        let response = self
+            .http
+            .post(format!("{}/app/v1/report", server.base))
+            .bearer_auth(app_token)
+            .json(&AppReport { hint_code: hint })
+            .send()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(RemoteError::Status(response.status().as_u16()));
+        }
+        Ok(())
+    }
+
+    /// Completes the order; answers the return URL (on the order's server).
+    pub(crate) async fn complete(
+        &self,
+        server: usize,
+        app_token: &str,
+        completion: &AppCompletion,
+    ) -> Result<String, RemoteError> {
+        let server = self.server(server)?;
+        let response = self
+            .http
+            .post(format!("{}/app/v1/complete", server.base))
+            .bearer_auth(app_token)
+            .json(completion)
+            .send()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(RemoteError::Status(response.status().as_u16()));
+        }
+        let done: AppCompleteResponse = response
+            .json()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        let url = Url::parse(&done.return_url).map_err(|_| RemoteError::WrongReturn)?;
+        if url.origin().ascii_serialization() != server.origin {
+            return Err(RemoteError::WrongReturn);
+        }
+        Ok(done.return_url)
+    }
+}
