@@ -25,6 +25,43 @@ pub enum Command {
     /// Benchmarks that measure the platform's figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The eID app: the card holder's PIN dialog as a local web UI on 127.0.0.1.
+    App(AppArgs),
+}
+
+/// `eid app`: serve the PIN dialog, open a launch link, or register the link handler.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AppArgs {
+    #[command(subcommand)]
+    pub command: Option<AppCommand>,
+    #[command(flatten)]
+    pub run: AppRunArgs,
+    /// Open this `eid:///?autostarttoken=…` link in the default browser once the app runs.
+    #[arg(long, value_name = "LINK")]
+    pub launch: Option<String>,
+}
+
+/// What the app runs with.
+#[derive(Debug, Args, Clone)]
+pub struct AppRunArgs {
+    /// A virtual card file (repeatable; the first is the active eID by default).
+    #[arg(long = "card", value_name = "FILE")]
+    pub cards: Vec<PathBuf>,
+    /// A server the app may talk to, e.g. https://eid.example (repeatable).
+    #[arg(long = "server", value_name = "URL")]
+    pub servers: Vec<String>,
+    /// The loopback port (default: a random free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+/// `eid app` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Install a freedesktop URL-scheme handler for eid:// links that runs
+    /// `eid app --launch %u` with these options.
+    Register(AppRunArgs),
 }
 
 /// Where the data folder is, and how to show results.
@@ -98,6 +135,40 @@ pub enum AdminCommand {
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// OpenID Connect clients (relying parties) of the identity provider.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is shown once; only its SHA-256
+    /// is stored.
+    Add {
+        /// The `client_id` (1-128 printable characters without `:`).
+        #[arg(long)]
+        id: String,
+        /// Shown on the login page.
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (https, or http on loopback); repeat for more.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// An exact post-logout redirect URI; repeat for more.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Allowed scopes, space-separated (`openid` is always included).
+        #[arg(long, default_value = "openid")]
+        scope: String,
+        /// A public client (no secret; PKCE always required).
+        #[arg(long)]
+        public: bool,
+        /// Let this confidential client skip PKCE (refused for public clients).
+        #[arg(long)]
+        pkce_optional: bool,
+    },
+    /// List the registered clients (never a secret).
+    List,
 }
 
 #[derive(Debug, Args)]

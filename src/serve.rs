@@ -24,9 +24,15 @@ pub async fn run(args: ServeArgs) -> Outcome {
         Secrets::load_or_create(&config.data_dir).map_err(|e| Failure::Usage(e.to_string()))?;
     let mut settings = Settings::new(config.public_url.clone());
     settings.launch_base = config.app_launch_base.clone();
+    settings.trusted_proxies = config.trusted_proxies.clone();
+    let limits = &mut settings.rate_limits;
+    limits.order_starts_per_session.max = config.rate_limits.order_starts_per_session;
+    limits.completions_per_card.max = config.rate_limits.completions_per_card;
     let state = build_state(store, ca, Arc::new(SystemClock), settings, secrets)
         .await
         .map_err(|e| Failure::Internal(e.to_string()))?;
+    // `[[oidc.clients]]` are registered, or updated, before the first request.
+    crate::admin::client::apply_configured(&state.provider, &config.oidc_clients).await?;
     // Expired orders, browser sessions, codes and login sessions are forgotten.
     let _housekeeping = spawn_housekeeping(state.clone(), std::time::Duration::from_secs(60));
     let listener = bind(config.listen)

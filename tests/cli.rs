@@ -799,3 +799,210 @@ fn serve_answers_readiness_and_stops_on_sigterm() {
     let msg = eid.fails(&["serve", "--set", "server.listen=nowhere"], 2);
     assert!(msg.contains("server.listen"), "{msg}");
 }
+
+/// Every byte of every file in the data folder, to look for a secret.
+fn folder_contains(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            folder_contains(&p, needle)
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        }
+    })
+}
+
+#[test]
+fn client_add_shows_the_secret_once_and_list_never() {
+    let eid = Eid::new();
+    let added = eid.json(&[
+        "admin",
+        "client",
+        "add",
+        "--id",
+        "mypages",
+        "--name",
+        "Mina sidor",
+        "--redirect-uri",
+        "https://eid.example.org/mypages/cb",
+        "--redirect-uri",
+        "http://127.0.0.1:9000/cb",
+        "--post-logout-redirect-uri",
+        "https://eid.example.org/mypages/",
+        "--scope",
+        "openid profile mypages.profile mypages.api",
+    ]);
+    let secret = added["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43, "{added}");
+    assert_eq!(added["public"], false);
+    assert_eq!(added["pkce_optional"], false);
+    assert_eq!(
+        added["scopes"],
+        serde_json::json!(["openid", "profile", "mypages.profile", "mypages.api"])
+    );
+    // Stored hashed: the secret is nowhere in the data folder.
+    assert!(!folder_contains(&eid.data, secret.as_bytes()));
+
+    let text = eid.ok(&[
+        "admin",
+        "client",
+        "add",
+        "--id",
+        "spa",
+        "--name",
+        "Appen",
+        "--redirect-uri",
+        "http://localhost:5173/cb",
+        "--public",
+    ]);
+    assert!(text.contains("public client `spa`"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+
+    let list = eid.json(&["admin", "client", "list"]);
+    let list_text = list.to_string();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert!(!list_text.contains(&secret));
+    assert!(!list_text.contains("secret"), "{list_text}");
+    let table = eid.ok(&["admin", "client", "list"]);
+    assert!(
+        table.contains("mypages") && table.contains("confidential"),
+        "{table}"
+    );
+    assert!(table.contains("spa") && table.contains("public"), "{table}");
+}
+
+#[test]
+fn a_refused_client_add_says_why_and_changes_nothing() {
+    let eid = Eid::new();
+    let add = |id: &str, uri: &str, extra: &[&str]| {
+        let mut args = vec![
+            "admin",
+            "client",
+            "add",
+            "--id",
+            id,
+            "--name",
+            "RP",
+            "--redirect-uri",
+            uri,
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>, code: i32| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        eid.fails(&args, code)
+    };
+    let args = add("rp", "https://rp.example/cb", &[]);
+    eid.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let before = (eid.json(&["admin", "client", "list"]), eid.snapshot());
+
+    let msg = run(add("rp", "https://other.example/cb", &[]), 1);
+    assert!(msg.contains("already registered"), "{msg}");
+    let msg = run(add("rp2", "http://rp.example/cb", &[]), 2);
+    assert!(msg.contains("http://rp.example/cb"), "{msg}");
+    let msg = run(add("rp2", "https://rp.example/cb#x", &[]), 2);
+    assert!(msg.contains("fragment"), "{msg}");
+    let msg = run(
+        add(
+            "rp2",
+            "https://rp.example/cb",
+            &["--scope", "openid bad\"scope"],
+        ),
+        2,
+    );
+    assert!(msg.contains("scope"), "{msg}");
+    let msg = run(
+        add(
+            "rp2",
+            "https://rp.example/cb",
+            &["--public", "--pkce-optional"],
+        ),
+        2,
+    );
+    assert!(msg.contains("PKCE"), "{msg}");
+    let msg = run(add("a:b", "https://rp.example/cb", &[]), 2);
+    assert!(msg.contains("client id"), "{msg}");
+
+    assert_eq!(
+        (eid.json(&["admin", "client", "list"]), eid.snapshot()),
+        before
+    );
+}
+
+#[test]
+fn configured_clients_are_registered_when_serve_starts() {
+    use std::io::{BufRead, Write};
+    let eid = Eid::new();
+    let config = eid.data.join("eid.toml");
+    let good = r#"
+[[oidc.clients]]
+id = "mypages"
+name = "Mina sidor"
+redirect_uris = ["https://eid.example.org/mypages/cb"]
+scopes = ["openid", "profile", "mypages.profile", "mypages.api"]
+secret_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+"#;
+    let original = std::fs::read_to_string(&config).unwrap();
+
+    // A bad value is named and nothing starts.
+    std::fs::write(
+        &config,
+        format!("{original}{}", good.replace("9f86", "zz86")),
+    )
+    .unwrap();
+    let msg = eid.fails(&["serve", "--listen", "127.0.0.1:0"], 2);
+    assert!(msg.contains("oidc.clients[0].secret_sha256"), "{msg}");
+
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&config)
+        .unwrap();
+    file.write_all(format!("{original}{good}").as_bytes())
+        .unwrap();
+    drop(file);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eid"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&eid.data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on "), "{line}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+
+    let list = eid.json(&["admin", "client", "list"]);
+    assert_eq!(list[0]["client_id"], "mypages", "{list}");
+    assert_eq!(list[0]["public"], false);
+    assert_eq!(
+        list[0]["scopes"],
+        serde_json::json!(["openid", "profile", "mypages.profile", "mypages.api"])
+    );
+    // The configured client cannot be added again by hand.
+    let msg = eid.fails(
+        &[
+            "admin",
+            "client",
+            "add",
+            "--id",
+            "mypages",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "https://x.example/cb",
+        ],
+        1,
+    );
+    assert!(msg.contains("already registered"), "{msg}");
+}

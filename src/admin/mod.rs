@@ -2,6 +2,7 @@
 
 mod card_issue;
 mod cert;
+pub(crate) mod client;
 pub(crate) mod init;
 mod registry;
 
@@ -23,6 +24,7 @@ pub async fn run(args: AdminArgs) -> Outcome {
         AdminCommand::Card(cmd) => registry::card(&common, cmd).await,
         AdminCommand::Cert(cmd) => cert::run(&common, cmd).await,
         AdminCommand::Audit(AuditCommand::Verify) => audit_verify(&common).await,
+        AdminCommand::Client(cmd) => client::run(&common, cmd).await,
     }
 }
 

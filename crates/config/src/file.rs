@@ -18,6 +18,16 @@ listen = "127.0.0.1:8080"
 # How the login page launches the eID app; the autostart token is appended. The default is
 # the app's URL scheme; the demo and browser tests point it at the app's loopback page.
 app_launch_base = "eid:///?autostarttoken="
+# Proxies (IP addresses) whose X-Forwarded-For header is believed, for logs only; default
+# none, for example ["127.0.0.1"] behind a local TLS proxy.
+trusted_proxies = []
+
+[server.rate_limits]
+# Per minute; 0 switches a limit off. Never by address: many users share a NAT address.
+# Login orders started per browser session.
+order_starts_per_session = 10
+# Login orders completed per card.
+completions_per_card = 10
 
 [store]
 # sqlite://FILE (embedded, one node).
@@ -66,6 +76,19 @@ puk_tries = 10
 # Per product number, for example:
 # [cards.products."710"]
 # pin_tries = 5
+
+# OpenID Connect clients, registered (or updated) when `eid serve` starts. A confidential
+# client's secret never goes here, only its SHA-256 in hex; `eid admin client add` instead
+# makes a secret and shows it once. The portal, for example:
+# [[oidc.clients]]
+# id = "mypages"
+# name = "Mina sidor"
+# redirect_uris = ["https://eid.example.org/mypages/callback"]
+# post_logout_redirect_uris = ["https://eid.example.org/mypages/"]
+# scopes = ["openid", "profile", "mypages.profile", "mypages.api"]
+# secret_sha256 = "<64 hex digits: sha256sum of the secret>"
+# public = false
+# pkce_optional = false
 "#,
         auth = eid_pki::settings::DEFAULT_AUTHENTICATION_POLICY,
         sign = eid_pki::settings::DEFAULT_SIGNING_POLICY,

@@ -45,6 +45,43 @@ pub struct Config {
     pub ca: CaConfig,
     /// Cards: management keys and PIN rules.
     pub cards: CardsConfig,
+    /// Proxies whose `X-Forwarded-For` `eid serve` believes, for logs only (default none).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Rate limits of `eid serve`.
+    pub rate_limits: RateLimitsConfig,
+    /// OpenID Connect clients registered (or updated) at `eid serve` start-up.
+    pub oidc_clients: Vec<OidcClientConfig>,
+}
+
+/// Rate limits of `eid serve`, per minute; 0 switches a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitsConfig {
+    /// Order starts per browser session.
+    pub order_starts_per_session: u32,
+    /// Order completions per card.
+    pub completions_per_card: u32,
+}
+
+/// An OpenID Connect client from `[[oidc.clients]]`. A confidential client's secret is
+/// never in the configuration: only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcClientConfig {
+    /// The `client_id`.
+    pub id: String,
+    /// Shown on the login page.
+    pub name: String,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed scopes (`openid` included).
+    pub scopes: Vec<String>,
+    /// A public client (no secret).
+    pub public: bool,
+    /// A confidential client that may skip PKCE.
+    pub pkce_optional: bool,
+    /// SHA-256 of a confidential client's secret.
+    pub secret_sha256: Option<[u8; 32]>,
 }
 
 /// Cards: where their management keys come from and their PIN rules.

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::{
-    CaConfig, CaNames, CardsConfig, Config, ConfigError, Durability, KeyAlgorithm, Problem,
-    ProfileSettings, StoreConfig, StoreLocation, Tries, source_of,
+    CaConfig, CaNames, CardsConfig, Config, ConfigError, Durability, KeyAlgorithm,
+    OidcClientConfig, Problem, ProfileSettings, RateLimitsConfig, StoreConfig, StoreLocation,
+    Tries, source_of,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -19,6 +20,61 @@ pub(crate) struct RawConfig {
     store: RawStore,
     ca: RawCa,
     cards: RawCards,
+    oidc: RawOidc,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawOidc {
+    clients: Vec<RawClient>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawClient {
+    id: String,
+    name: String,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    scopes: Vec<String>,
+    public: bool,
+    pkce_optional: bool,
+    secret_sha256: Option<String>,
+    /// Read only to refuse it with a clear message: a plain secret never goes here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl Default for RawClient {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            name: String::new(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            scopes: vec!["openid".into()],
+            public: false,
+            pkce_optional: false,
+            secret_sha256: None,
+            secret: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRateLimits {
+    order_starts_per_session: i64,
+    completions_per_card: i64,
+}
+
+impl Default for RawRateLimits {
+    fn default() -> Self {
+        Self {
+            order_starts_per_session: 10,
+            completions_per_card: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,6 +112,8 @@ struct RawServer {
     public_url: String,
     listen: String,
     app_launch_base: String,
+    trusted_proxies: Vec<String>,
+    rate_limits: RawRateLimits,
 }
 
 impl Default for RawServer {
@@ -64,6 +122,8 @@ impl Default for RawServer {
             public_url: "https://localhost:8443".into(),
             listen: "127.0.0.1:8080".into(),
             app_launch_base: "eid:///?autostarttoken=".into(),
+            trusted_proxies: Vec::new(),
+            rate_limits: RawRateLimits::default(),
         }
     }
 }
@@ -331,6 +391,41 @@ impl RawConfig {
             products.insert(product, Tries { pin, puk });
         }
 
+        let mut trusted_proxies = Vec::new();
+        for proxy in &self.server.trusted_proxies {
+            match proxy.trim().parse::<std::net::IpAddr>() {
+                Ok(ip) => trusted_proxies.push(ip),
+                Err(_) => p.add(
+                    "server.trusted_proxies",
+                    format!("`{proxy}` is not an IP address like 127.0.0.1 or ::1"),
+                ),
+            }
+        }
+        let per_minute = |p: &mut Problems<'_>, key: &str, n: i64| match u32::try_from(n) {
+            Ok(n @ 0..=100_000) => n,
+            _ => {
+                p.add(
+                    key,
+                    format!("{n} is not a number per minute from 0 (off) to 100000"),
+                );
+                0
+            }
+        };
+        let limits = &self.server.rate_limits;
+        let rate_limits = RateLimitsConfig {
+            order_starts_per_session: per_minute(
+                p,
+                "server.rate_limits.order_starts_per_session",
+                limits.order_starts_per_session,
+            ),
+            completions_per_card: per_minute(
+                p,
+                "server.rate_limits.completions_per_card",
+                limits.completions_per_card,
+            ),
+        };
+        let oidc_clients = clients(p, self.oidc.clients);
+
         let (Some(listen), Some(location), Some(durability), Some(key_algorithm), true) = (
             listen,
             location,
@@ -370,6 +465,9 @@ impl RawConfig {
                 defaults,
                 products,
             },
+            trusted_proxies,
+            rate_limits,
+            oidc_clients,
         })
     }
 }
@@ -381,4 +479,151 @@ fn check_base_url(url: &str) -> Result<(), String> {
         return Err(format!("`{url}` must not have a query or fragment"));
     }
     Ok(())
+}
+
+/// A redirect URI as the identity provider accepts it: https, http only on a loopback host,
+/// or a native app's private-use scheme with a dot (`com.example.app:/cb`); no fragment.
+fn valid_redirect_uri(uri: &str) -> bool {
+    let https = uri.starts_with("https://") && uri.len() > "https://".len();
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|prefix| {
+            uri.strip_prefix(prefix)
+                .is_some_and(|r| r.starts_with([':', '/']))
+        });
+    let native = uri
+        .split_once(":/")
+        .is_some_and(|(scheme, _)| scheme.contains('.') && !scheme.contains('/'));
+    (https || loopback || native) && !uri.contains('#') && !uri.contains(char::is_whitespace)
+}
+
+/// `[[oidc.clients]]`: every bad value of every client gets its own problem, keyed
+/// `oidc.clients[N].key` (N counts from 0 in file order).
+fn clients(p: &mut Problems<'_>, raw: Vec<RawClient>) -> Vec<OidcClientConfig> {
+    let mut out: Vec<OidcClientConfig> = Vec::new();
+    for (i, c) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("oidc.clients[{i}].{field}");
+        let mut add = |field: &str, message: String| {
+            p.found.push(Problem {
+                key: key(field),
+                source: source_of(p.figment, "oidc.clients"),
+                message,
+            });
+        };
+        let id_ok = !c.id.is_empty()
+            && c.id.len() <= 128
+            && c.id.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        if !id_ok {
+            add(
+                "id",
+                format!(
+                    "`{}` is not a client id: 1-128 printable characters without `:`",
+                    c.id
+                ),
+            );
+        } else if out.iter().any(|o| o.id == c.id) {
+            add("id", format!("client `{}` is listed twice", c.id));
+        }
+        if c.name.trim().is_empty() || c.name.chars().count() > 100 {
+            add(
+                "name",
+                "must be 1 to 100 characters (shown on the login page)".into(),
+            );
+        }
+        if c.redirect_uris.is_empty() {
+            add(
+                "redirect_uris",
+                "a client needs at least one redirect URI".into(),
+            );
+        }
+        for (field, uris) in [
+            ("redirect_uris", &c.redirect_uris),
+            ("post_logout_redirect_uris", &c.post_logout_redirect_uris),
+        ] {
+            for uri in uris {
+                if !valid_redirect_uri(uri) {
+                    add(
+                        field,
+                        format!(
+                            "`{uri}` must be an https URL (http only on 127.0.0.1, localhost or [::1]) without fragment"
+                        ),
+                    );
+                }
+            }
+        }
+        let mut scopes = vec!["openid".to_owned()];
+        for scope in &c.scopes {
+            if scope.is_empty()
+                || !scope
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
+                add(
+                    "scopes",
+                    format!("`{scope}` is not a scope (visible ASCII, no spaces, `\"` or `\\`)"),
+                );
+            } else if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+        if c.secret.is_some() {
+            add(
+                "secret",
+                "a plain client secret never goes in the configuration: put its SHA-256 (64 hex digits) in `secret_sha256`".into(),
+            );
+        }
+        let secret_sha256 = match (&c.secret_sha256, c.public) {
+            (Some(_), true) => {
+                add("secret_sha256", "a public client has no secret".into());
+                None
+            }
+            (None, false) => {
+                add(
+                    "secret_sha256",
+                    "a confidential client needs the SHA-256 of its secret (64 hex digits), or set `public = true`".into(),
+                );
+                None
+            }
+            (None, true) => None,
+            (Some(hex), false) => {
+                let bytes = decode_hex32(hex);
+                if bytes.is_none() {
+                    add(
+                        "secret_sha256",
+                        "must be 64 hex digits (the SHA-256 of the secret)".into(),
+                    );
+                }
+                bytes
+            }
+        };
+        if c.pkce_optional && c.public {
+            add(
+                "pkce_optional",
+                "a public client can never skip PKCE".into(),
+            );
+        }
+        out.push(OidcClientConfig {
+            id: c.id,
+            name: c.name,
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            scopes,
+            public: c.public,
+            pkce_optional: c.pkce_optional,
+            secret_sha256,
+        });
+    }
+    out
+}
+
+fn decode_hex32(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }

@@ -147,3 +147,129 @@ fn a_file_that_is_not_toml_is_refused() {
     let err = load(dir.path(), &[], "EIDTEST6_").unwrap_err();
     assert!(!err.problems.is_empty());
 }
+
+const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+#[test]
+fn oidc_clients_proxies_and_rate_limits_load() {
+    let dir = folder_with(&format!(
+        r#"[server]
+trusted_proxies = ["127.0.0.1", "::1"]
+[server.rate_limits]
+order_starts_per_session = 5
+completions_per_card = 0
+[[oidc.clients]]
+id = "mypages"
+name = "Mina sidor"
+redirect_uris = ["https://eid.example.org/mypages/cb"]
+scopes = ["openid", "profile", "mypages.profile", "mypages.api"]
+secret_sha256 = "{HASH}"
+[[oidc.clients]]
+id = "spa"
+name = "Appen"
+redirect_uris = ["http://127.0.0.1:9000/cb"]
+scopes = ["profile"]
+public = true
+"#
+    ));
+    let config = load(dir.path(), &[], "EIDTESTC1_").unwrap();
+    assert_eq!(
+        config.trusted_proxies,
+        vec![
+            "127.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+            "::1".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        config.rate_limits,
+        RateLimitsConfig {
+            order_starts_per_session: 5,
+            completions_per_card: 0
+        }
+    );
+    let [mypages, spa] = config.oidc_clients.as_slice() else {
+        panic!("two clients")
+    };
+    assert_eq!(mypages.id, "mypages");
+    assert_eq!(
+        mypages.scopes,
+        ["openid", "profile", "mypages.profile", "mypages.api"]
+    );
+    assert_eq!(mypages.secret_sha256.map(|h| h[0]), Some(0x9f));
+    assert!(!mypages.public && !mypages.pkce_optional);
+    assert!(spa.public);
+    assert_eq!(spa.secret_sha256, None);
+    // `openid` is always there.
+    assert_eq!(spa.scopes, ["openid", "profile"]);
+}
+
+#[test]
+fn defaults_trust_no_proxy_and_limit_ten_per_minute() {
+    let dir = folder_with("");
+    let config = load(dir.path(), &[], "EIDTESTC2_").unwrap();
+    assert!(config.trusted_proxies.is_empty());
+    assert_eq!(config.rate_limits.order_starts_per_session, 10);
+    assert_eq!(config.rate_limits.completions_per_card, 10);
+    assert!(config.oidc_clients.is_empty());
+}
+
+#[test]
+fn every_bad_client_value_gets_its_own_message() {
+    let dir = folder_with(
+        r#"[server]
+trusted_proxies = ["proxy.example"]
+[server.rate_limits]
+completions_per_card = -1
+[[oidc.clients]]
+id = "a:b"
+name = ""
+redirect_uris = ["http://rp.example/cb", "https://rp.example/cb#frag"]
+scopes = ["openid", "bad\"scope"]
+[[oidc.clients]]
+id = "pub"
+name = "Public"
+redirect_uris = ["https://rp.example/cb"]
+public = true
+pkce_optional = true
+secret_sha256 = "00"
+[[oidc.clients]]
+id = "plain"
+name = "Plain"
+redirect_uris = ["https://rp.example/cb"]
+secret = "hunter2"
+secret_sha256 = "xyz"
+[[oidc.clients]]
+id = "plain"
+name = "Twice"
+redirect_uris = ["https://rp.example/cb"]
+public = true
+"#,
+    );
+    let err = load(dir.path(), &[], "EIDTESTC3_").unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "server.trusted_proxies",
+            "server.rate_limits.completions_per_card",
+            "oidc.clients[0].id",
+            "oidc.clients[0].name",
+            "oidc.clients[0].redirect_uris",
+            "oidc.clients[0].redirect_uris",
+            "oidc.clients[0].scopes",
+            "oidc.clients[0].secret_sha256",
+            "oidc.clients[1].secret_sha256",
+            "oidc.clients[1].pkce_optional",
+            "oidc.clients[2].secret",
+            "oidc.clients[2].secret_sha256",
+            "oidc.clients[3].id",
+        ],
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("proxy.example"), "{text}");
+    assert!(text.contains("never goes in the configuration"), "{text}");
+    assert!(text.contains("listed twice"), "{text}");
+    // The plain secret is never repeated in a message.
+    assert!(!text.contains("hunter2"), "{text}");
+}

@@ -71,11 +71,47 @@ async fn report<S: ServerStore>(
 
 async fn complete<S: ServerStore>(
     State(state): State<AppState<S>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ServerError> {
     let token = app_token(&headers)?;
     let b: AppCompletion = body(&bytes)?;
+    // Per card (its authentication certificate), counted before the signature is checked
+    // but only for an app token of a live order, so strangers cannot use up a card's budget
+    // with made-up tokens (the engine refuses those below, uncounted).
+    let now = state.clock.now();
+    let live = state
+        .store
+        .order_by_app_token(&crate::limits::sha256(token.as_bytes()))
+        .await?
+        .is_some_and(|o| {
+            o.state == eid_store::orders::OrderState::Pending
+                && o.signature.is_none()
+                && now < o.expires_at
+        });
+    if live
+        && let Some(retry_after) = crate::limits::take(
+            state.store.as_ref(),
+            crate::limits::COMPLETION,
+            &b.certificate,
+            state.settings.rate_limits.completions_per_card,
+            now,
+        )
+        .await?
+    {
+        return Err(ServerError::RateLimited {
+            what: "order completions with this card",
+            retry_after,
+            page: false,
+        });
+    }
+    let client_addr = crate::limits::client_address(
+        peer.map(|p| p.0.0),
+        &headers,
+        &state.settings.trusted_proxies,
+    );
+    tracing::info!(client_addr = ?client_addr, "order completion");
     let done = state
         .orders
         .app_complete(token, &b, state.clock.now(), &mut rng())

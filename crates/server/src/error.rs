@@ -49,6 +49,20 @@ pub enum ServerError {
     /// pending request whose MAC does not verify).
     #[error("page refused: {0}")]
     PageRefused(&'static str),
+    /// A rate limit was reached: 429 with `Retry-After`; a page for the page steps, JSON
+    /// for the app.
+    #[error("rate limited: {what}")]
+    RateLimited {
+        /// What was limited (for the log and the JSON `details`).
+        what: &'static str,
+        /// Seconds until the window ends.
+        retry_after: u64,
+        /// Answer with a page rather than JSON.
+        page: bool,
+    },
+    /// The rate limiter's store failed.
+    #[error("rate limiter: {0}")]
+    Limiter(#[from] eid_store::StoreError),
 }
 
 fn page(status: StatusCode, message: &str) -> Response {
@@ -180,6 +194,42 @@ impl IntoResponse for ServerError {
                 Json(json!({ "errorCode": "invalidParameters", "details": why })),
             )
                 .into_response(),
+            Self::RateLimited {
+                what,
+                retry_after,
+                page: as_page,
+            } => {
+                tracing::info!(limit = what, "rate limited");
+                let retry = [(header::RETRY_AFTER, HeaderValue::from(retry_after))];
+                if as_page {
+                    let mut response = page(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &format!(
+                            "För många inloggningsförsök på kort tid. Vänta {retry_after} sekunder och försök igen. (Too many login attempts: wait {retry_after} seconds and try again.)"
+                        ),
+                    );
+                    response.headers_mut().extend(retry);
+                    response
+                } else {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        retry,
+                        Json(json!({
+                            "errorCode": "rateLimited",
+                            "details": format!("too many {what}: try again in {retry_after} seconds"),
+                        })),
+                    )
+                        .into_response()
+                }
+            }
+            Self::Limiter(e) => {
+                tracing::error!(error = %e, "rate limiter failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({ "errorCode": "internalError", "details": "the server failed" })),
+                )
+                    .into_response()
+            }
             Self::PageRefused(why) => {
                 tracing::info!(reason = why, "a page request was refused");
                 page(

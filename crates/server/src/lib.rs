@@ -43,11 +43,12 @@ mod error;
 pub mod headers;
 mod health;
 mod html;
+mod limits;
 mod login;
 mod oidc;
 mod setup;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use aws_lc_rs::hmac;
@@ -61,6 +62,7 @@ use eid_store::orders::OrderStore;
 use tokio::net::TcpListener;
 
 pub use error::ServerError;
+pub use limits::{RateLimit, RateLimits, client_address};
 pub use setup::{
     KEK_FILE, SUBJECT_SECRET_FILE, Secrets, SetupError, build_state, purge_expired,
     spawn_housekeeping,
@@ -83,6 +85,10 @@ pub struct Settings {
     /// The launch link's base; the autostart token is appended (default
     /// [`DEFAULT_LAUNCH_BASE`]; tests and the demo point it at the app's loopback page).
     pub launch_base: String,
+    /// Order starts per browser session and completions per card (see [`RateLimits`]).
+    pub rate_limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` is believed, for logs only (default none).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Settings {
@@ -91,6 +97,8 @@ impl Settings {
         Self {
             public_url: public_url.into().trim_end_matches('/').to_owned(),
             launch_base: DEFAULT_LAUNCH_BASE.to_owned(),
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -192,9 +200,13 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // The peer address reaches handlers for logs (see [`client_address`]).
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 

@@ -205,6 +205,7 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// order and shows the launch link.
 async fn start<S: ServerStore>(
     State(state): State<AppState<S>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ServerError> {
@@ -226,6 +227,28 @@ async fn start<S: ServerStore>(
         return Err(ServerError::PageRefused("an unsupported login method"));
     }
     let request = decode_request(encoded)?;
+    // Per browser session, never per address (many users share a NAT address).
+    if let Some(retry_after) = crate::limits::take(
+        state.store.as_ref(),
+        crate::limits::ORDER_START,
+        session.as_bytes(),
+        state.settings.rate_limits.order_starts_per_session,
+        state.clock.now(),
+    )
+    .await?
+    {
+        return Err(ServerError::RateLimited {
+            what: "order starts in this browser session",
+            retry_after,
+            page: true,
+        });
+    }
+    let client_addr = crate::limits::client_address(
+        peer.map(|p| p.0.0),
+        &headers,
+        &state.settings.trusted_proxies,
+    );
+    tracing::info!(client_id = %request.client_id, client_addr = ?client_addr, "order start");
     let lang = Lang::choose(field(&form, "lang"), None);
     let client = display_name(&request).to_owned();
     let order = NewOrder {

@@ -133,7 +133,13 @@ pub async fn purge_expired<S: ServerStore>(state: &AppState<S>) -> Result<u64, S
         .purge_oidc(now)
         .await
         .map_err(|e| SetupError::Provider(e.into()))?;
-    Ok(orders.orders + orders.browser_sessions + oidc)
+    // One-time values, rate-limit slots among them, whose time has passed.
+    let used_once = state
+        .store
+        .purge_used_once(now)
+        .await
+        .map_err(|e| SetupError::Provider(e.into()))?;
+    Ok(orders.orders + orders.browser_sessions + oidc + used_once)
 }
 
 /// Runs [`purge_expired`] every `every` until the task is dropped or aborted.

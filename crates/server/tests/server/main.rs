@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests.
 
 mod conformance;
+mod limits;
 mod login;
 mod world;
 

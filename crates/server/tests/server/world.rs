@@ -66,6 +66,11 @@ fn client(id: &str, pkce_optional: bool) -> ClientSpec {
 }
 
 pub async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+/// A server whose settings `edit` changes first (rate limits, trusted proxies).
+pub async fn start_with(edit: impl FnOnce(&mut Settings)) -> Server {
     let clock = Arc::new(SystemClock);
     let now = eid_clock::Clock::now(&*clock);
     let dir = tempfile::tempdir().unwrap();
@@ -161,15 +166,11 @@ pub async fn start() -> Server {
         kek: KeyEncryptionKey::generate(&mut rand::rng()),
         subject: SubjectSecret::generate(&mut rand::rng()),
     };
-    let state = build_state(
-        store.clone(),
-        ca,
-        clock,
-        Settings::new(base.clone()),
-        secrets,
-    )
-    .await
-    .unwrap();
+    let mut settings = Settings::new(base.clone());
+    edit(&mut settings);
+    let state = build_state(store.clone(), ca, clock, settings, secrets)
+        .await
+        .unwrap();
     let (_, rp_secret) = state
         .provider
         .register_client(&client(RP, false), "test", now, &mut rand::rng())
