@@ -381,6 +381,22 @@ pub enum BenchCommand {
     /// The CA core under concurrent load: CSR parse, proof-of-possession check, issue and
     /// durable commit. Self-contained: a fresh data folder, removed afterwards.
     Issue(BenchIssueArgs),
+    /// Whole card logins over loopback HTTP: browser, eID app with a virtual card, and
+    /// relying party. Self-contained: a fresh data folder, removed afterwards.
+    Login(BenchLoginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLoginArgs {
+    /// Workers at once (each with its own card and HTTP client).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Time only token exchanges, on codes minted by untimed ceremonies.
+    #[arg(long)]
+    pub token_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -41,29 +41,28 @@ pub async fn run(args: ServeArgs) -> Outcome {
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Internal(e.to_string()))?;
+    let shutdown = shutdown_signals()?;
     // Scripts and tests read this line to find the port.
     println!("listening on http://{addr}");
-    serve(listener, router(state), shutdown())
+    serve(listener, router(state), shutdown)
         .await
         .map_err(|e| Failure::Internal(e.to_string()))
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+/// A future that completes on SIGINT or SIGTERM. The handlers are installed here, before
+/// the "listening" line is printed, so a signal sent as soon as the server says it listens
+/// stops it cleanly instead of killing it.
+fn shutdown_signals() -> Outcome<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind| {
+        signal(kind).map_err(|e| Failure::Internal(format!("cannot handle signals: {e}")))
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
+    let mut interrupt = install(SignalKind::interrupt())?;
+    let mut terminate = install(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+    })
 }

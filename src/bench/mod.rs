@@ -2,6 +2,7 @@
 //! self-contained: it makes a fresh data folder, measures, and removes it.
 
 mod issue;
+mod login;
 
 use crate::cli::BenchCommand;
 use crate::failure::Outcome;
@@ -10,6 +11,7 @@ use crate::failure::Outcome;
 pub async fn run(cmd: BenchCommand) -> Outcome {
     match cmd {
         BenchCommand::Issue(args) => issue::run(args).await,
+        BenchCommand::Login(args) => login::run(args).await,
     }
 }
 
