@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use eid_config::Config;
 use eid_pki::{CertificateAuthority, Csr, IssueRequest, KeyAlgorithm, Profile, issue};
-use eid_store::{Card, CardKind, CardState, Organisation, Person, SigningPolicy, Store};
-use serde_json::json;
+use eid_store::{Card, CardKind, CardState, Person, Store};
 
 use super::percentile_ms;
 use crate::admin::init;
@@ -18,7 +17,7 @@ use crate::cli::BenchIssueArgs;
 use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
 
-const ORG: &str = "2321000016";
+use super::ORG;
 const HSA_ID: &str = "SE2321000016-BENCH1";
 const CARD: &str = "9752000000001";
 
@@ -150,25 +149,8 @@ async fn worker(
 /// One organisation, person and card to issue for.
 async fn seed(store: &dyn Store) -> Outcome {
     let now = crate::admin::now();
-    let event = |action: &str| eid_store::AuditEvent {
-        at: now,
-        actor: "bench".into(),
-        action: action.into(),
-        subject: "bench".into(),
-        details: json!({}),
-    };
-    store
-        .add_organisation(
-            &Organisation {
-                org_number: ORG.into(),
-                name: "Benchmark Region".into(),
-                signing_policy: SigningPolicy::SelfService,
-                accept_unattested_keys: true,
-                created_at: now,
-            },
-            &event("organisation.add"),
-        )
-        .await?;
+    let event = |action: &str| super::event(now, action);
+    super::add_organisation(store, now, true).await?;
     store
         .add_person(
             &Person {

@@ -23,7 +23,7 @@ use eid_pki::{CardMasterKey, KeyAlgorithm};
 use eid_protocol::{AppCompleteResponse, AppFetchResponse, ToBeSigned};
 use eid_ra::{Personalisation, PinLetter, personalise};
 use eid_server::{Secrets, Settings, bind, build_state, router, serve};
-use eid_store::{AuditEvent, CardKind, Organisation, Person, SigningPolicy, Store};
+use eid_store::{CardKind, Person, Store};
 use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::header::{LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ use crate::cli::BenchLoginArgs;
 use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
 
-const ORG: &str = "2321000016";
+use super::ORG;
 const CLIENT: &str = "bench";
 const REDIRECT: &str = "http://127.0.0.1:3001/cb";
 /// Persons and cards provisioned at least (one card per worker, more if asked).
@@ -64,25 +64,8 @@ pub async fn run(args: BenchLoginArgs) -> Outcome {
     let persons = args.concurrency.max(MIN_PERSONS);
     eprintln!("provisioning {persons} persons with virtual two-PIN cards (not timed)…");
     let now = crate::admin::now();
-    let event = |action: &str| AuditEvent {
-        at: now,
-        actor: "bench".into(),
-        action: action.into(),
-        subject: "bench".into(),
-        details: json!({}),
-    };
-    store
-        .add_organisation(
-            &Organisation {
-                org_number: ORG.into(),
-                name: "Benchmark Region".into(),
-                signing_policy: SigningPolicy::SelfService,
-                accept_unattested_keys: false,
-                created_at: now,
-            },
-            &event("organisation.add"),
-        )
-        .await?;
+    let event = |action: &str| super::event(now, action);
+    super::add_organisation(store.as_ref(), now, false).await?;
     let mut cards = Vec::with_capacity(persons);
     for i in 0..persons {
         let hsa_id = format!("SE{ORG}-B{i:04}");

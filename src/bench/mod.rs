@@ -4,6 +4,9 @@
 mod issue;
 mod login;
 
+use eid_store::{AuditEvent, Organisation, SigningPolicy, Store};
+use time::OffsetDateTime;
+
 use crate::cli::BenchCommand;
 use crate::failure::Outcome;
 
@@ -13,6 +16,38 @@ pub async fn run(cmd: BenchCommand) -> Outcome {
         BenchCommand::Issue(args) => issue::run(args).await,
         BenchCommand::Login(args) => login::run(args).await,
     }
+}
+
+/// The organisation every benchmark provisions.
+const ORG: &str = "2321000016";
+
+/// An audit event of the benchmark's provisioning.
+fn event(now: OffsetDateTime, action: &str) -> AuditEvent {
+    AuditEvent {
+        at: now,
+        actor: "bench".into(),
+        action: action.into(),
+        subject: "bench".into(),
+        details: serde_json::json!({}),
+    }
+}
+
+/// Adds the benchmarks' organisation (self-service signing certificates).
+async fn add_organisation(
+    store: &dyn Store,
+    now: OffsetDateTime,
+    accept_unattested_keys: bool,
+) -> Outcome {
+    let org = Organisation {
+        org_number: ORG.into(),
+        name: "Benchmark Region".into(),
+        signing_policy: SigningPolicy::SelfService,
+        accept_unattested_keys,
+        created_at: now,
+    };
+    Ok(store
+        .add_organisation(&org, &event(now, "organisation.add"))
+        .await?)
 }
 
 /// Latency percentiles in milliseconds from samples in microseconds (sorted in place).
