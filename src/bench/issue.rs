@@ -12,7 +12,6 @@ use eid_pki::{CertificateAuthority, Csr, IssueRequest, KeyAlgorithm, Profile, is
 use eid_store::{Card, CardKind, CardState, Person, Store};
 
 use super::percentile_ms;
-use crate::admin::init;
 use crate::cli::BenchIssueArgs;
 use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
@@ -29,17 +28,9 @@ pub async fn run(args: BenchIssueArgs) -> Outcome {
         .key
         .parse()
         .map_err(|e: eid_pki::UnknownKeyAlgorithm| Failure::Usage(e.to_string()))?;
-    if args.duration == 0 || args.concurrency == 0 {
-        return Err(Failure::Usage(
-            "--duration and --concurrency must be at least 1".into(),
-        ));
-    }
-    let folder = tempfile::Builder::new()
-        .prefix("eid-bench-issue-")
-        .tempdir()
-        .map_err(|e| Failure::Internal(format!("cannot make a temporary folder: {e}")))?;
+    let folder =
+        super::fresh_data_folder("issue", args.duration, args.concurrency, algorithm).await?;
     let dir = folder.path().to_path_buf();
-    init::build(&dir, "https://localhost:8443", algorithm).await?;
     let config = Config::load(&dir, &[("store.durability", args.durability.clone())])?;
     let ca = Arc::new(load_ca(&config)?);
     let store = open_store(&config).await?;

@@ -30,7 +30,6 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::percentile_ms;
-use crate::admin::init;
 use crate::cli::BenchLoginArgs;
 use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
@@ -44,17 +43,10 @@ const MIN_PERSONS: usize = 16;
 const CODES_PER_ROUND: usize = 128;
 
 pub async fn run(args: BenchLoginArgs) -> Outcome {
-    if args.duration == 0 || args.concurrency == 0 {
-        return Err(Failure::Usage(
-            "--duration and --concurrency must be at least 1".into(),
-        ));
-    }
-    let folder = tempfile::Builder::new()
-        .prefix("eid-bench-login-")
-        .tempdir()
-        .map_err(|e| Failure::Internal(format!("cannot make a temporary folder: {e}")))?;
+    let folder =
+        super::fresh_data_folder("login", args.duration, args.concurrency, KeyAlgorithm::P256)
+            .await?;
     let dir = folder.path().to_path_buf();
-    init::build(&dir, "https://localhost:8443", KeyAlgorithm::P256).await?;
     let config = Config::load(&dir, &[])?;
     let ca = Arc::new(load_ca(&config)?);
     let store = open_store(&config).await?;

@@ -21,6 +21,29 @@ pub async fn run(cmd: BenchCommand) -> Outcome {
 /// The organisation every benchmark provisions.
 const ORG: &str = "2321000016";
 
+/// Checks the common arguments and makes a fresh data folder (configuration, CA of
+/// `algorithm`, database) in a temporary directory, removed when the result is dropped.
+async fn fresh_data_folder(
+    name: &str,
+    duration: u64,
+    concurrency: usize,
+    algorithm: eid_pki::KeyAlgorithm,
+) -> Outcome<tempfile::TempDir> {
+    if duration == 0 || concurrency == 0 {
+        return Err(crate::failure::Failure::Usage(
+            "--duration and --concurrency must be at least 1".into(),
+        ));
+    }
+    let folder = tempfile::Builder::new()
+        .prefix(&format!("eid-bench-{name}-"))
+        .tempdir()
+        .map_err(|e| {
+            crate::failure::Failure::Internal(format!("cannot make a temporary folder: {e}"))
+        })?;
+    crate::admin::init::build(folder.path(), "https://localhost:8443", algorithm).await?;
+    Ok(folder)
+}
+
 /// An audit event of the benchmark's provisioning.
 fn event(now: OffsetDateTime, action: &str) -> AuditEvent {
     AuditEvent {
