@@ -6,8 +6,8 @@
 //! autostart token and renders who asks and for what (from the order, never from the
 //! link), the card in use and the PIN form. Every action is a `POST` with the launch's CSRF
 //! token: `sign` (report `userSign`, verify PIN1 on the card, sign the
-//! [`ToBeSigned`](eid_protocol::ToBeSigned) digest with the 9A key, complete, then `303` to
-//! the server's return URL), `cancel` (report `userCancel`) and `activate` (a one-PIN card:
+//! [`ToBeSigned`](eid_protocol::ToBeSigned) digest with the 9A key, complete, then a page that
+//! sends the browser to the server's return URL), `cancel` (report `userCancel`) and `activate` (a one-PIN card:
 //! transport code and new PIN1, then sign).
 //!
 //! Only the local user's browser may drive it:
@@ -18,7 +18,7 @@
 //! - every route lives under a per-process random capability path segment; anything else is
 //!   an empty 404;
 //! - actions only on `POST` with the launch's CSRF token; a strict CSP with
-//!   `frame-ancestors 'none'`, `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
+//!   `frame-ancestors 'none'`, `X-Frame-Options: DENY`, `Referrer-Policy: same-origin`,
 //!   `Cache-Control: no-store` on every response.
 //!
 //! The app talks only to the servers it was given, and an order whose server origin is not
@@ -41,7 +41,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -178,15 +178,11 @@ impl App {
                 source,
             })?
             .port();
-        // A form may be answered by a redirect to a server's return URL.
-        let form_action = std::iter::once("'self'".to_owned())
-            .chain(remote.origins())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let csp = format!(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; \
-             form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
-        );
+        // Forms post to the app only, and are never answered by a redirect (see
+        // `pages::returning`).
+        let csp = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            .to_owned();
         let state = Arc::new(Inner {
             port,
             capability: random_token(),
@@ -292,7 +288,10 @@ async fn guard(State(state): State<Arc<Inner>>, request: Request, next: Next) ->
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // Not `no-referrer`: under it Chromium sends `Origin: null` with the dialog's own
+        // form posts, which the Origin check above must refuse. `same-origin` still keeps
+        // the capability path from every other site (the return to the server included).
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.remove(header::ACCESS_CONTROL_ALLOW_ORIGIN);
@@ -646,7 +645,7 @@ async fn ceremony(state: &Inner, id: &str, launch: &Launch, step: Step) -> Respo
     {
         Ok(return_url) => {
             state.finish(id);
-            Redirect::to(&return_url).into_response()
+            html(StatusCode::OK, pages::returning(launch.lang, &return_url))
         }
         Err(e) => {
             tracing::info!(error = %e, "the order could not be completed");

@@ -214,6 +214,24 @@ fn page(lang: Lang, body: &str) -> String {
     )
 }
 
+/// The page that sends the browser back to the order's return URL once the order is
+/// complete. Not a `303` answer to the dialog's form: browsers check the dialog's CSP
+/// `form-action` on every redirect after a form post, and the server's return sends the
+/// browser on to the relying party, which no app can list in advance.
+pub(crate) fn returning(lang: Lang, return_url: &str) -> String {
+    let url = escape(return_url);
+    format!(
+        "<!doctype html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"0;url={url}\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>eID</title></head>\n<body>\n<h1>eID</h1>\n<p id=\"notice\">{done} \
+<a id=\"return\" href=\"{url}\">{go_on}</a></p>\n</body></html>\n",
+        code = lang.code(),
+        done = lang.t("Klart.", "Done."),
+        go_on = lang.t("Tillbaka till webbsidan", "Back to the web page"),
+    )
+}
+
 /// A page with only a message.
 pub(crate) fn message(lang: Lang, notice: Notice) -> String {
     page(

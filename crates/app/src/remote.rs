@@ -68,10 +68,6 @@ impl Remote {
         Ok(Self { servers: out, http })
     }
 
-    pub(crate) fn origins(&self) -> impl Iterator<Item = String> + '_ {
-        self.servers.iter().map(|s| s.origin.clone())
-    }
-
     fn server(&self, index: usize) -> Result<&Server, RemoteError> {
         self.servers.get(index).ok_or(RemoteError::NoOrder)
     }

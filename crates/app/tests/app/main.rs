@@ -5,7 +5,8 @@
 
 mod world;
 
-use world::{Browser, Page, RP_REDIRECT, World, query, start, start_with};
+use eid_testkit::{Browser, CardKind, Page, RP_REDIRECT, TestApp, encode, query};
+use world::{World, start, start_with};
 
 fn assert_headers(page: &Page) {
     let h = &page.headers;
@@ -14,13 +15,13 @@ fn assert_headers(page: &Page) {
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["cache-control"], "no-store");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert!(h.get("access-control-allow-origin").is_none());
 }
 
 /// Starts an order in `browser` and opens the app's launch page.
 async fn launch(world: &World, browser: &mut Browser, lang: Option<&str>) -> (Page, String) {
-    let request = world.auth_request();
+    let request = world.rp.auth_request(&[]);
     let mut link = world.start_order(browser, &request).await;
     if let Some(l) = lang {
         link = format!("{link}&lang={l}");
@@ -34,7 +35,7 @@ async fn launch(world: &World, browser: &mut Browser, lang: Option<&str>) -> (Pa
 #[tokio::test]
 async fn the_launch_page_shows_who_asks_and_for_what_from_the_order() {
     let world = start().await;
-    let mut browser = Browser::new(&world);
+    let mut browser = world.server.browser();
     let (page, _) = launch(&world, &mut browser, None).await;
     assert!(
         page.body.contains("id=\"requester\">Testtjänsten<"),
@@ -64,8 +65,10 @@ async fn the_launch_page_shows_who_asks_and_for_what_from_the_order() {
 #[tokio::test]
 async fn a_used_link_shows_no_order() {
     let world = start().await;
-    let mut browser = Browser::new(&world);
-    let link = world.start_order(&mut browser, &world.auth_request()).await;
+    let mut browser = world.server.browser();
+    let link = world
+        .start_order(&mut browser, &world.rp.auth_request(&[]))
+        .await;
     assert_eq!(browser.get(&link).await.status, 200);
     let again = browser.get(&link).await;
     assert_eq!(again.status, 404);
@@ -75,22 +78,22 @@ async fn a_used_link_shows_no_order() {
 #[tokio::test]
 async fn a_full_login_through_the_app_gives_the_client_its_code() {
     let world = start().await;
-    let mut browser = Browser::new(&world);
-    let request = world.auth_request();
+    let mut browser = world.server.browser();
+    let request = world.rp.auth_request(&[]);
     let link = world.start_order(&mut browser, &request).await;
     let page = browser.get(&link).await;
     assert_eq!(page.status, 200, "{}", page.body);
 
     let signed = world
-        .post_app(&mut browser, &page, "sign", &[("pin", &world.pin1)])
+        .app()
+        .post(&mut browser, &page, "sign", &[("pin", &world.card.pin1)])
         .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
-    let back = signed.location();
+    let back = signed.return_url();
     assert!(
-        back.starts_with(&format!("{}/login/return", world.base)),
+        back.starts_with(&format!("{}/login/return", world.server.base)),
         "{back}"
     );
-    assert!(!back.contains(&world.pin1));
+    assert!(!back.contains(&world.card.pin1));
 
     // The browser that started the order follows the redirect with its cookie.
     let done = browser.get(&back).await;
@@ -99,13 +102,14 @@ async fn a_full_login_through_the_app_gives_the_client_its_code() {
     assert!(location.starts_with(RP_REDIRECT), "{location}");
     let q = query(&location);
     assert_eq!(q["state"], request.state);
-    let (status, tokens) = world.token(&q["code"], &request.verifier).await;
+    let (status, tokens) = world.rp.token(&q["code"], Some(&request.verifier)).await;
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["id_token"].is_string());
 
     // The launch is finished: posting it again does nothing.
     let again = world
-        .post_app(&mut browser, &page, "sign", &[("pin", &world.pin1)])
+        .app()
+        .post(&mut browser, &page, "sign", &[("pin", &world.card.pin1)])
         .await;
     assert_eq!(again.status, 409);
 }
@@ -113,18 +117,23 @@ async fn a_full_login_through_the_app_gives_the_client_its_code() {
 #[tokio::test]
 async fn the_relay_attack_fails_another_browser_gets_no_code() {
     let world = start().await;
-    let mut victim_of_relay = Browser::new(&world);
-    let mut attacker = Browser::new(&world);
+    let mut victim_of_relay = world.server.browser();
+    let mut attacker = world.server.browser();
     let link = world
-        .start_order(&mut attacker, &world.auth_request())
+        .start_order(&mut attacker, &world.rp.auth_request(&[]))
         .await;
     let page = victim_of_relay.get(&link).await;
     let signed = world
-        .post_app(&mut victim_of_relay, &page, "sign", &[("pin", &world.pin1)])
+        .app()
+        .post(
+            &mut victim_of_relay,
+            &page,
+            "sign",
+            &[("pin", &world.card.pin1)],
+        )
         .await;
-    assert_eq!(signed.status, 303);
     // The signing browser never started the order: no code for it.
-    let done = victim_of_relay.get(&signed.location()).await;
+    let done = victim_of_relay.get(&signed.return_url()).await;
     let location = done
         .headers
         .get("location")
@@ -139,15 +148,16 @@ async fn the_relay_attack_fails_another_browser_gets_no_code() {
 #[tokio::test]
 async fn a_wrong_pin_shows_tries_left_and_completes_nothing() {
     let world = start().await;
-    let mut browser = Browser::new(&world);
+    let mut browser = world.server.browser();
     let (page, _) = launch(&world, &mut browser, None).await;
-    let wrong = if world.pin1 == "000000" {
+    let wrong = if world.card.pin1 == "000000" {
         "111111"
     } else {
         "000000"
     };
     let again = world
-        .post_app(&mut browser, &page, "sign", &[("pin", wrong)])
+        .app()
+        .post(&mut browser, &page, "sign", &[("pin", wrong)])
         .await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert!(
@@ -162,24 +172,26 @@ async fn a_wrong_pin_shows_tries_left_and_completes_nothing() {
     );
     // The dialog is shown again for the same launch; the right PIN still works.
     let signed = world
-        .post_app(&mut browser, &again, "sign", &[("pin", &world.pin1)])
+        .app()
+        .post(&mut browser, &again, "sign", &[("pin", &world.card.pin1)])
         .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert!(signed.return_url().contains("/login/return?"));
 }
 
 #[tokio::test]
 async fn a_blocked_pin_says_so_and_how_to_unblock() {
     let world = start().await;
-    let mut browser = Browser::new(&world);
+    let mut browser = world.server.browser();
     let (mut page, _) = launch(&world, &mut browser, None).await;
-    let wrong = if world.pin1 == "000000" {
+    let wrong = if world.card.pin1 == "000000" {
         "111111"
     } else {
         "000000"
     };
     for left in [2, 1] {
         page = world
-            .post_app(&mut browser, &page, "sign", &[("pin", wrong)])
+            .app()
+            .post(&mut browser, &page, "sign", &[("pin", wrong)])
             .await;
         assert!(
             page.body.contains(&format!("Försök kvar: {left}")),
@@ -188,7 +200,8 @@ async fn a_blocked_pin_says_so_and_how_to_unblock() {
         );
     }
     let blocked = world
-        .post_app(&mut browser, &page, "sign", &[("pin", wrong)])
+        .app()
+        .post(&mut browser, &page, "sign", &[("pin", wrong)])
         .await;
     assert_eq!(blocked.status, 200);
     assert!(blocked.body.contains("spärrad"), "{}", blocked.body);
@@ -202,9 +215,9 @@ async fn a_blocked_pin_says_so_and_how_to_unblock() {
 #[tokio::test]
 async fn cancel_reports_and_says_avbrutet() {
     let world = start().await;
-    let mut browser = Browser::new(&world);
+    let mut browser = world.server.browser();
     let (page, _) = launch(&world, &mut browser, None).await;
-    let cancelled = world.post_app(&mut browser, &page, "cancel", &[]).await;
+    let cancelled = world.app().post(&mut browser, &page, "cancel", &[]).await;
     assert_eq!(cancelled.status, 200);
     assert!(cancelled.body.contains("Avbrutet"), "{}", cancelled.body);
     assert_eq!(
@@ -212,7 +225,8 @@ async fn cancel_reports_and_says_avbrutet() {
         ("failed".to_owned(), "userCancel".to_owned())
     );
     let after = world
-        .post_app(&mut browser, &page, "sign", &[("pin", &world.pin1)])
+        .app()
+        .post(&mut browser, &page, "sign", &[("pin", &world.card.pin1)])
         .await;
     assert_eq!(after.status, 409);
 }
@@ -220,12 +234,13 @@ async fn cancel_reports_and_says_avbrutet() {
 #[tokio::test]
 async fn a_missing_card_is_reported_and_the_dialog_stays() {
     let world = start().await;
-    let mut browser = Browser::new(&world);
+    let mut browser = world.server.browser();
     let (page, _) = launch(&world, &mut browser, None).await;
-    let aside = world.card.with_extension("away");
-    std::fs::rename(&world.card, &aside).unwrap();
+    let aside = world.card.path.with_extension("away");
+    std::fs::rename(&world.card.path, &aside).unwrap();
     let missing = world
-        .post_app(&mut browser, &page, "sign", &[("pin", &world.pin1)])
+        .app()
+        .post(&mut browser, &page, "sign", &[("pin", &world.card.pin1)])
         .await;
     assert_eq!(missing.status, 200);
     assert!(missing.body.contains("Kortet saknas"), "{}", missing.body);
@@ -233,27 +248,28 @@ async fn a_missing_card_is_reported_and_the_dialog_stays() {
         browser.collect().await,
         ("pending".to_owned(), "cardRemoved".to_owned())
     );
-    std::fs::rename(&aside, &world.card).unwrap();
+    std::fs::rename(&aside, &world.card.path).unwrap();
     let signed = world
-        .post_app(&mut browser, &missing, "sign", &[("pin", &world.pin1)])
+        .app()
+        .post(&mut browser, &missing, "sign", &[("pin", &world.card.pin1)])
         .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert!(signed.return_url().contains("/login/return?"));
 }
 
 #[tokio::test]
 async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilities() {
     let world = start().await;
-    let mut browser = Browser::new(&world);
+    let mut browser = world.server.browser();
     let (page, _) = launch(&world, &mut browser, None).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let sign_url = format!("{}/{}/sign", world.app, world.capability);
-    let form = world::encode(&[
+    let sign_url = format!("{}/{}/sign", world.app().url, world.app().capability);
+    let form = encode(&[
         ("launch", &page.input("launch")),
         ("csrf", &page.input("csrf")),
-        ("pin", &world.pin1),
+        ("pin", &world.card.pin1),
     ]);
 
     // Another origin.
@@ -270,7 +286,7 @@ async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilitie
         assert!(r.headers().get("access-control-allow-origin").is_none());
     }
     // A non-loopback Host header (DNS rebinding), on a page and on an action.
-    let port = world.app.rsplit(':').next().unwrap();
+    let port = world.app().url.rsplit(':').next().unwrap();
     for host in [
         "evil.example".to_owned(),
         format!("evil.example:{port}"),
@@ -287,7 +303,11 @@ async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilitie
             .unwrap();
         assert_eq!(r.status(), 421, "{host}");
         let r = http
-            .get(format!("{}/{}/launch", world.app, world.capability))
+            .get(format!(
+                "{}/{}/launch",
+                world.app().url,
+                world.app().capability
+            ))
             .header("host", &host)
             .send()
             .await
@@ -296,7 +316,11 @@ async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilitie
     }
     // localhost is the app's own name too.
     let r = http
-        .get(format!("{}/{}/launch", world.app, world.capability))
+        .get(format!(
+            "{}/{}/launch",
+            world.app().url,
+            world.app().capability
+        ))
         .header("host", format!("localhost:{port}"))
         .send()
         .await
@@ -307,11 +331,11 @@ async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilitie
         let r = http
             .get(format!(
                 "{}/{}/{action}?launch={}&csrf={}&pin={}",
-                world.app,
-                world.capability,
+                world.app().url,
+                world.app().capability,
                 page.input("launch"),
                 page.input("csrf"),
-                world.pin1
+                world.card.pin1
             ))
             .send()
             .await
@@ -322,15 +346,18 @@ async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilitie
     for path in [
         format!(
             "/{}x/launch?autostarttoken=abcdefghijklmnopqrstuvwxyz",
-            world.capability
+            world.app().capability
         ),
         "/launch".to_owned(),
         "/".to_owned(),
-        format!("/{}/", world.capability),
-        format!("/{}/sign", &world.capability[..world.capability.len() - 1]),
+        format!("/{}/", world.app().capability),
+        format!(
+            "/{}/sign",
+            &world.app().capability[..world.app().capability.len() - 1]
+        ),
     ] {
         let r = http
-            .post(format!("{}{path}", world.app))
+            .post(format!("{}{path}", world.app().url))
             .body(form.clone())
             .send()
             .await
@@ -338,7 +365,7 @@ async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilitie
         assert_eq!(r.status(), 404, "{path}");
         assert!(r.text().await.unwrap().is_empty(), "{path}");
         let r = http
-            .get(format!("{}{path}", world.app))
+            .get(format!("{}{path}", world.app().url))
             .send()
             .await
             .unwrap();
@@ -348,10 +375,10 @@ async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilitie
     let r = http
         .post(&sign_url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(world::encode(&[
+        .body(encode(&[
             ("launch", &page.input("launch")),
             ("csrf", "forged"),
-            ("pin", &world.pin1),
+            ("pin", &world.card.pin1),
         ]))
         .send()
         .await
@@ -360,9 +387,10 @@ async fn the_app_refuses_other_origins_hosts_gets_that_act_and_wrong_capabilitie
 
     // None of it acted: the real form still completes the order.
     let signed = world
-        .post_app(&mut browser, &page, "sign", &[("pin", &world.pin1)])
+        .app()
+        .post(&mut browser, &page, "sign", &[("pin", &world.card.pin1)])
         .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert!(signed.return_url().contains("/login/return?"));
 }
 
 #[tokio::test]
@@ -380,58 +408,35 @@ async fn the_app_refuses_a_server_it_was_not_given() {
     }
     // An app configured for another server cannot fetch this server's order.
     let world = start().await;
-    let other = eid_app::App::bind(eid_app::Config {
-        cards: vec![world.card.clone()],
-        servers: vec!["http://127.0.0.1:9".into()],
-        port: 0,
-    })
-    .await
-    .unwrap();
-    let base = other.launch_base();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(other.serve(async {
-        let _ = stopped.await;
-    }));
-    let mut browser = Browser::new(&world);
-    let link = world.start_order(&mut browser, &world.auth_request()).await;
+    let other = TestApp::start(
+        vec![world.card.path.clone()],
+        vec!["http://127.0.0.1:9".into()],
+    )
+    .await;
+    let base = &other.launch_base;
+    let mut browser = world.server.browser();
+    let link = world
+        .start_order(&mut browser, &world.rp.auth_request(&[]))
+        .await;
     let token = query(&link)["autostarttoken"].clone();
     let page = browser.get(&format!("{base}{token}")).await;
     assert_eq!(page.status, 404, "{}", page.body);
-    drop(stop);
+    drop(other);
 
     // Configured as `localhost`, the app fetches an order whose origin is 127.0.0.1: refused.
-    let (base, _, stop) = spawn_app(
-        vec![world.card.clone()],
-        world.base.replace("127.0.0.1", "localhost"),
+    let other = TestApp::start(
+        vec![world.card.path.clone()],
+        vec![world.server.base.replace("127.0.0.1", "localhost")],
     )
     .await;
-    let link = world.start_order(&mut browser, &world.auth_request()).await;
+    let base = &other.launch_base;
+    let link = world
+        .start_order(&mut browser, &world.rp.auth_request(&[]))
+        .await;
     let token = query(&link)["autostarttoken"].clone();
     let page = browser.get(&format!("{base}{token}")).await;
     assert_eq!(page.status, 404, "{}", page.body);
     assert!(page.body.contains("inte litar"), "{}", page.body);
-    drop(stop);
-}
-
-/// Another app on loopback: (launch base, capability, stop).
-async fn spawn_app(
-    cards: Vec<std::path::PathBuf>,
-    server: String,
-) -> (String, String, tokio::sync::oneshot::Sender<()>) {
-    let app = eid_app::App::bind(eid_app::Config {
-        cards,
-        servers: vec![server],
-        port: 0,
-    })
-    .await
-    .unwrap();
-    let base = app.launch_base();
-    let cap = app.capability().to_owned();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.serve(async {
-        let _ = stopped.await;
-    }));
-    (base, cap, stop)
 }
 
 #[tokio::test]
@@ -444,10 +449,16 @@ async fn the_holder_chooses_the_active_eid_among_several_cards() {
         eid_card::CardProfile::new("9752000099", "610", eid_card::CardKind::TwoPin),
     )
     .unwrap();
-    let (base, cap, _stop) = spawn_app(vec![other, world.card.clone()], world.base.clone()).await;
-    let app = base.split(&format!("/{cap}/")).next().unwrap().to_owned();
-    let mut browser = Browser::new(&world);
-    let link = world.start_order(&mut browser, &world.auth_request()).await;
+    let app = TestApp::start(
+        vec![other, world.card.path.clone()],
+        vec![world.server.base.clone()],
+    )
+    .await;
+    let base = &app.launch_base;
+    let mut browser = world.server.browser();
+    let link = world
+        .start_order(&mut browser, &world.rp.auth_request(&[]))
+        .await;
     let token = query(&link)["autostarttoken"].clone();
     let page = browser.get(&format!("{base}{token}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -457,30 +468,23 @@ async fn the_holder_chooses_the_active_eid_among_several_cards() {
         "{}",
         page.body
     );
-    let url = format!("{app}/{cap}/sign");
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(world::encode(&[
-            ("launch", &page.input("launch")),
-            ("csrf", &page.input("csrf")),
-            ("card", "1"),
-            ("pin", &world.pin1),
-        ]));
-    let signed = browser.send(&url, r).await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
-    let done = browser.get(&signed.location()).await;
+    let signed = app
+        .post(
+            &mut browser,
+            &page,
+            "sign",
+            &[("card", "1"), ("pin", &world.card.pin1)],
+        )
+        .await;
+    let done = browser.get(&signed.return_url()).await;
     assert!(done.location().contains("code="), "{}", done.body);
 }
 
 #[tokio::test]
 async fn a_card_not_yet_activated_is_offered_activation_then_logs_in() {
-    let world = start_with(eid_card::CardKind::OnePin).await;
-    let mut browser = Browser::new(&world);
-    let request = world.auth_request();
+    let world = start_with(CardKind::OnePin).await;
+    let mut browser = world.server.browser();
+    let request = world.rp.auth_request(&[]);
     let link = world.start_order(&mut browser, &request).await;
     let page = browser.get(&link).await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -489,7 +493,8 @@ async fn a_card_not_yet_activated_is_offered_activation_then_logs_in() {
 
     // Signing with a PIN on a card that is not activated: reported, activation offered.
     let refused = world
-        .post_app(&mut browser, &page, "sign", &[("pin", "123456")])
+        .app()
+        .post(&mut browser, &page, "sign", &[("pin", "123456")])
         .await;
     assert_eq!(refused.status, 200);
     assert!(refused.body.contains("inte aktiverat"), "{}", refused.body);
@@ -499,12 +504,13 @@ async fn a_card_not_yet_activated_is_offered_activation_then_logs_in() {
     );
 
     let differ = world
-        .post_app(
+        .app()
+        .post(
             &mut browser,
             &refused,
             "activate",
             &[
-                ("transport", &world.pin1),
+                ("transport", &world.card.pin1),
                 ("pin", "482913"),
                 ("again", "482914"),
             ],
@@ -513,48 +519,50 @@ async fn a_card_not_yet_activated_is_offered_activation_then_logs_in() {
     assert!(differ.body.contains("olika"), "{}", differ.body);
 
     let signed = world
-        .post_app(
+        .app()
+        .post(
             &mut browser,
             &differ,
             "activate",
             &[
-                ("transport", &world.pin1),
+                ("transport", &world.card.pin1),
                 ("pin", "482913"),
                 ("again", "482913"),
             ],
         )
         .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
-    let done = browser.get(&signed.location()).await;
+    let done = browser.get(&signed.return_url()).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let q = query(&done.location());
-    let (status, tokens) = world.token(&q["code"], &request.verifier).await;
+    let (status, tokens) = world.rp.token(&q["code"], Some(&request.verifier)).await;
     assert_eq!(status, 200, "{tokens}");
 }
 
 #[tokio::test]
 async fn a_blocked_pin_on_a_one_pin_card_sends_the_holder_to_the_id_administrator() {
-    let world = start_with(eid_card::CardKind::OnePin).await;
-    let mut browser = Browser::new(&world);
+    let world = start_with(CardKind::OnePin).await;
+    let mut browser = world.server.browser();
     let (page, _) = launch(&world, &mut browser, None).await;
     let mut page = world
-        .post_app(
+        .app()
+        .post(
             &mut browser,
             &page,
             "activate",
             &[
-                ("transport", &world.pin1),
+                ("transport", &world.card.pin1),
                 ("pin", "482913"),
                 ("again", "482913"),
             ],
         )
         .await;
-    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(page.return_url().contains("/login/return?"));
     let (next, _) = launch(&world, &mut browser, Some("en")).await;
     page = next;
     for _ in 0..3 {
         page = world
-            .post_app(&mut browser, &page, "sign", &[("pin", "000000")])
+            .app()
+            .post(&mut browser, &page, "sign", &[("pin", "000000")])
             .await;
     }
     assert!(page.body.contains("blocked"), "{}", page.body);

@@ -112,16 +112,9 @@ async fn an_enrollment_approval_names_the_key_and_the_card() {
 #[tokio::test]
 async fn a_card_not_yet_activated_in_the_store_becomes_active() {
     let w = world().await;
-    let master = eid_pki::CardMasterKey::generate().unwrap();
-    let card = personalised(
-        &w.store,
-        &w.ca,
-        &master,
-        ANNA,
-        "9752000003",
-        CardKind::OnePin,
-    )
-    .await;
+    // Activated on the card (PIN1 chosen), not yet in the store.
+    let mut card = w.pki.card(ANNA, "9752000003", CardKind::OnePin).await;
+    card.activate("246810");
     assert_eq!(
         w.store.card(&card.number).await.unwrap().unwrap().state,
         CardState::NotActivated

@@ -2,23 +2,23 @@
 
 use serde_json::Value;
 
-use crate::world::{Browser, LEGACY, RP, RP_REDIRECT, challenge, encode, query, random, start};
+use eid_testkit::{AuthRequest, Page, Rp, challenge, encode, query, random};
+
+use crate::world::{RP, RP_REDIRECT, start};
 
 #[tokio::test]
 async fn oidcc_server_happy_flow_with_userinfo_get_and_post() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let request = server.auth_request(&[]);
-    let location = server.login(&mut browser, &request.url).await;
-    let code = server.code(&location, &request);
-    let (status, tokens) = server.token(&code, Some(&request.verifier)).await;
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let request = w.rp.auth_request(&[]);
+    let location = w.login(&mut browser, &request.url).await;
+    let code = w.rp.code(&location, &request);
+    let (status, tokens) = w.rp.token(&code, Some(&request.verifier)).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
     let access = tokens["access_token"].as_str().unwrap();
     assert!(!access.is_empty());
-    let id = server
-        .verify(tokens["id_token"].as_str().unwrap(), RP)
-        .await;
+    let id = w.rp.verify(tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(id["nonce"], request.nonce.as_str());
     assert_eq!(id["acr"], "http://id.elegnamnden.se/loa/1.0/loa3");
     assert_eq!(id["given_name"], "Anna");
@@ -33,11 +33,11 @@ async fn oidcc_server_happy_flow_with_userinfo_get_and_post() {
     assert!(id.get("c_hash").is_none());
 
     // userinfo: GET with the header, POST with the header, POST with the body.
-    let (status, claims) = server.userinfo_get(access).await;
+    let (status, claims) = w.rp.userinfo(access).await;
     assert_eq!(status, 200);
     assert_eq!(claims["sub"], sub);
     let http = reqwest::Client::new();
-    let url = format!("{}/oidc/userinfo", server.base);
+    let url = format!("{}/oidc/userinfo", w.server.base);
     let r = http.post(&url).bearer_auth(access).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["sub"], sub);
@@ -71,10 +71,13 @@ async fn oidcc_server_happy_flow_with_userinfo_get_and_post() {
 
 #[tokio::test]
 async fn discovery_and_jwks() {
-    let server = start().await;
-    let r = reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
-        .await
-        .unwrap();
+    let w = start().await;
+    let r = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        w.server.base
+    ))
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -90,7 +93,7 @@ async fn discovery_and_jwks() {
     );
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     let d: Value = r.json().await.unwrap();
-    assert_eq!(d["issuer"], server.issuer());
+    assert_eq!(d["issuer"], w.server.issuer());
     for field in [
         "authorization_endpoint",
         "token_endpoint",
@@ -105,7 +108,7 @@ async fn discovery_and_jwks() {
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         d["jwks_uri"].as_str().unwrap(),
-        format!("{}/oidc/jwks", server.base)
+        format!("{}/oidc/jwks", w.server.base)
     );
     let r = reqwest::get(d["jwks_uri"].as_str().unwrap()).await.unwrap();
     assert!(
@@ -127,22 +130,23 @@ async fn discovery_and_jwks() {
 
 #[tokio::test]
 async fn codereuse_is_refused_and_revokes_the_access_token() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let request = server.auth_request(&[]);
-    let code = server.code(&server.login(&mut browser, &request.url).await, &request);
-    let (status, tokens) = server.token(&code, Some(&request.verifier)).await;
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let request = w.rp.auth_request(&[]);
+    let code =
+        w.rp.code(&w.login(&mut browser, &request.url).await, &request);
+    let (status, tokens) = w.rp.token(&code, Some(&request.verifier)).await;
     assert_eq!(status, 200);
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(server.userinfo_get(access).await.0, 200);
-    let (status, error) = server.token(&code, Some(&request.verifier)).await;
+    assert_eq!(w.rp.userinfo(access).await.0, 200);
+    let (status, error) = w.rp.token(&code, Some(&request.verifier)).await;
     assert_eq!(status, 400);
     assert_eq!(error["error"], "invalid_grant");
-    assert_eq!(server.userinfo_get(access).await.0, 401);
+    assert_eq!(w.rp.userinfo(access).await.0, 401);
 }
 
 /// An error page: HTML, no redirect.
-fn assert_error_page(page: &crate::world::Page) {
+fn assert_error_page(page: &Page) {
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(!page.headers.contains_key("location"));
     assert!(
@@ -155,11 +159,11 @@ fn assert_error_page(page: &crate::world::Page) {
 
 #[tokio::test]
 async fn an_unregistered_or_missing_redirect_uri_is_an_error_page() {
-    let server = start().await;
-    let mut browser = Browser::new();
+    let w = start().await;
+    let mut browser = w.server.browser();
     let url = format!(
         "{}/oidc/authorize?{}",
-        server.base,
+        w.server.base,
         encode(&[
             ("client_id", RP),
             ("redirect_uri", "https://evil.example/cb"),
@@ -170,7 +174,7 @@ async fn an_unregistered_or_missing_redirect_uri_is_an_error_page() {
     assert_error_page(&browser.get(&url).await);
     let url = format!(
         "{}/oidc/authorize?{}",
-        server.base,
+        w.server.base,
         encode(&[
             ("client_id", RP),
             ("response_type", "code"),
@@ -182,11 +186,11 @@ async fn an_unregistered_or_missing_redirect_uri_is_an_error_page() {
 
 #[tokio::test]
 async fn a_missing_response_type_is_redirected_with_iss() {
-    let server = start().await;
-    let mut browser = Browser::new();
+    let w = start().await;
+    let mut browser = w.server.browser();
     let url = format!(
         "{}/oidc/authorize?{}",
-        server.base,
+        w.server.base,
         encode(&[
             ("client_id", RP),
             ("redirect_uri", RP_REDIRECT),
@@ -199,19 +203,19 @@ async fn a_missing_response_type_is_redirected_with_iss() {
     let q = query(&page.location());
     assert_eq!(q["error"], "invalid_request");
     assert_eq!(q["state"], "s1");
-    assert_eq!(q["iss"], server.issuer());
+    assert_eq!(q["iss"], w.server.issuer());
 }
 
 #[tokio::test]
 async fn prompt_none_without_a_session_is_login_required() {
-    let server = start().await;
-    let mut browser = Browser::new();
+    let w = start().await;
+    let mut browser = w.server.browser();
     let state = "x".repeat(128);
     let verifier = random(32);
     let c = challenge(&verifier);
     let url = format!(
         "{}/oidc/authorize?{}",
-        server.base,
+        w.server.base,
         encode(&[
             ("client_id", RP),
             ("redirect_uri", RP_REDIRECT),
@@ -228,114 +232,109 @@ async fn prompt_none_without_a_session_is_login_required() {
     let q = query(&page.location());
     assert_eq!(q["error"], "login_required");
     assert_eq!(q["state"], state);
-    assert_eq!(q["iss"], server.issuer());
+    assert_eq!(q["iss"], w.server.issuer());
 }
 
 #[tokio::test]
 async fn prompt_none_logged_in_prompt_login_and_max_age() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let first = server.auth_request(&[]);
-    let code = server.code(&server.login(&mut browser, &first.url).await, &first);
-    let (_, tokens) = server.token(&code, Some(&first.verifier)).await;
-    let id1 = server
-        .verify(tokens["id_token"].as_str().unwrap(), RP)
-        .await;
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let first = w.rp.auth_request(&[]);
+    let code = w.rp.code(&w.login(&mut browser, &first.url).await, &first);
+    let (_, tokens) = w.rp.token(&code, Some(&first.verifier)).await;
+    let id1 = w.rp.verify(tokens["id_token"].as_str().unwrap()).await;
 
     // prompt=none with a session: silent, same sub.
-    let silent = server.auth_request(&[("prompt", "none")]);
+    let silent = w.rp.auth_request(&[("prompt", "none")]);
     let page = browser.get(&silent.url).await;
     assert_eq!(page.status, 303);
-    let code = server.code(&page.location(), &silent);
-    let (_, tokens) = server.token(&code, Some(&silent.verifier)).await;
-    let id2 = server
-        .verify(tokens["id_token"].as_str().unwrap(), RP)
-        .await;
+    let code = w.rp.code(&page.location(), &silent);
+    let (_, tokens) = w.rp.token(&code, Some(&silent.verifier)).await;
+    let id2 = w.rp.verify(tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(id1["sub"], id2["sub"]);
     assert_eq!(id1["auth_time"], id2["auth_time"]);
 
     // id_token_hint naming the logged-in person: silent too (oidcc-id-token-hint).
     let hint = tokens["id_token"].as_str().unwrap().to_owned();
-    let hinted = server.auth_request(&[("prompt", "none"), ("id_token_hint", &hint)]);
+    let hinted =
+        w.rp.auth_request(&[("prompt", "none"), ("id_token_hint", &hint)]);
     let page = browser.get(&hinted.url).await;
     assert_eq!(page.status, 303);
-    server.code(&page.location(), &hinted);
+    w.rp.code(&page.location(), &hinted);
     // A forged hint is refused (to the client, with iss).
     let last = if hint.ends_with('A') { 'B' } else { 'A' };
     let forged = format!("{}{last}", &hint[..hint.len() - 1]);
-    let bad = server.auth_request(&[("prompt", "none"), ("id_token_hint", &forged)]);
+    let bad =
+        w.rp.auth_request(&[("prompt", "none"), ("id_token_hint", &forged)]);
     let page = browser.get(&bad.url).await;
     assert_eq!(page.status, 303);
     let q = query(&page.location());
     assert_eq!(q["error"], "invalid_request");
-    assert_eq!(q["iss"], server.issuer());
+    assert_eq!(q["iss"], w.server.issuer());
 
     // prompt=login: a new card login, a later auth_time.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let again = server.auth_request(&[("prompt", "login")]);
-    let code = server.code(&server.login(&mut browser, &again.url).await, &again);
-    let (_, tokens) = server.token(&code, Some(&again.verifier)).await;
-    let id3 = server
-        .verify(tokens["id_token"].as_str().unwrap(), RP)
-        .await;
+    let again = w.rp.auth_request(&[("prompt", "login")]);
+    let code = w.rp.code(&w.login(&mut browser, &again.url).await, &again);
+    let (_, tokens) = w.rp.token(&code, Some(&again.verifier)).await;
+    let id3 = w.rp.verify(tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(id1["sub"], id3["sub"]);
     assert!(id3["auth_time"].as_i64().unwrap() > id1["auth_time"].as_i64().unwrap());
 
     // max_age=1 after two seconds: the login page again, not a silent code.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let aged = server.auth_request(&[("max_age", "1")]);
+    let aged = w.rp.auth_request(&[("max_age", "1")]);
     let page = browser.get(&aged.url).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Legitimera"));
-    let code = server.code(&server.login(&mut browser, &aged.url).await, &aged);
-    let (_, tokens) = server.token(&code, Some(&aged.verifier)).await;
-    let id4 = server
-        .verify(tokens["id_token"].as_str().unwrap(), RP)
-        .await;
+    let code = w.rp.code(&w.login(&mut browser, &aged.url).await, &aged);
+    let (_, tokens) = w.rp.token(&code, Some(&aged.verifier)).await;
+    let id4 = w.rp.verify(tokens["id_token"].as_str().unwrap()).await;
     assert!(id4["auth_time"].as_i64().unwrap() > id3["auth_time"].as_i64().unwrap());
 }
 
 #[tokio::test]
 async fn an_unknown_parameter_is_ignored_and_post_to_authorize_works() {
-    let server = start().await;
-    let mut browser = Browser::new();
+    let w = start().await;
+    let mut browser = w.server.browser();
     // Scope order does not matter (oidcc-scope-…): `profile openid` is the same request.
-    let request = server.auth_request(&[("extra", "foobar")]);
-    let request = crate::world::AuthRequest {
+    let request = w.rp.auth_request(&[("extra", "foobar")]);
+    let request = AuthRequest {
         url: request
             .url
             .replace("scope=openid+profile", "scope=profile+openid"),
         ..request
     };
     assert!(request.url.contains("scope=profile+openid"));
-    let code = server.code(&server.login(&mut browser, &request.url).await, &request);
-    assert_eq!(server.token(&code, Some(&request.verifier)).await.0, 200);
+    let code =
+        w.rp.code(&w.login(&mut browser, &request.url).await, &request);
+    assert_eq!(w.rp.token(&code, Some(&request.verifier)).await.0, 200);
 
     // The same request as a POST form (silent now: the browser has a session).
-    let request = server.auth_request(&[]);
+    let request = w.rp.auth_request(&[]);
     let (_, form) = request.url.split_once('?').unwrap();
     let pairs: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes())
         .into_owned()
         .collect();
     let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (&**k, &**v)).collect();
     let page = browser
-        .post_form(&format!("{}/oidc/authorize", server.base), &pairs)
+        .post_form(&format!("{}/oidc/authorize", w.server.base), &pairs)
         .await;
     assert_eq!(page.status, 303);
-    let code = server.code(&page.location(), &request);
-    assert_eq!(server.token(&code, Some(&request.verifier)).await.0, 200);
+    let code = w.rp.code(&page.location(), &request);
+    assert_eq!(w.rp.token(&code, Some(&request.verifier)).await.0, 200);
 }
 
 #[tokio::test]
 async fn pkce_downgrade_is_refused_both_ways_and_client_secret_post_works() {
-    let server = start().await;
-    let mut browser = Browser::new();
+    let w = start().await;
+    let mut browser = w.server.browser();
     // A challenge without a method (plain) is refused.
     let verifier = random(32);
     let c = challenge(&verifier);
     let url = format!(
         "{}/oidc/authorize?{}",
-        server.base,
+        w.server.base,
         encode(&[
             ("client_id", RP),
             ("redirect_uri", RP_REDIRECT),
@@ -352,16 +351,16 @@ async fn pkce_downgrade_is_refused_both_ways_and_client_secret_post_works() {
     // A verifier without a challenge (a client allowed to skip PKCE) is refused.
     let url = format!(
         "{}/oidc/authorize?{}",
-        server.base,
+        w.server.base,
         encode(&[
-            ("client_id", LEGACY),
+            ("client_id", &w.legacy.client_id),
             ("redirect_uri", RP_REDIRECT),
             ("response_type", "code"),
             ("scope", "openid"),
             ("state", "s"),
         ])
     );
-    let location = server.login(&mut browser, &url).await;
+    let location = w.login(&mut browser, &url).await;
     let code = query(&location)["code"].clone();
     let form = [
         ("grant_type", "authorization_code"),
@@ -369,35 +368,34 @@ async fn pkce_downgrade_is_refused_both_ways_and_client_secret_post_works() {
         ("redirect_uri", RP_REDIRECT),
         ("code_verifier", verifier.as_str()),
     ];
-    let (status, error) = server
-        .token_as(LEGACY, &server.legacy_secret, &form, true)
-        .await;
+    let (status, error) = w.legacy.token_with(&form, true).await;
     assert_eq!(status, 400);
     assert_eq!(error["error"], "invalid_grant");
     // The failed request did not burn the code: client_secret_post without a verifier.
-    let (status, tokens) = server
-        .token_as(LEGACY, &server.legacy_secret, &form[..3], false)
-        .await;
+    let (status, tokens) = w.legacy.token_with(&form[..3], false).await;
     assert_eq!(status, 200, "{tokens}");
 
     // A wrong verifier is refused for a PKCE client.
-    let request = server.auth_request(&[]);
-    let code = server.code(&browser.get(&request.url).await.location(), &request);
+    let request = w.rp.auth_request(&[]);
+    let code =
+        w.rp.code(&browser.get(&request.url).await.location(), &request);
     assert_eq!(
-        server.token(&code, Some(&random(32))).await.1["error"],
+        w.rp.token(&code, Some(&random(32))).await.1["error"],
         "invalid_grant"
     );
-    assert_eq!(server.token(&code, None).await.1["error"], "invalid_grant");
-    assert_eq!(server.token(&code, Some(&request.verifier)).await.0, 200);
+    assert_eq!(w.rp.token(&code, None).await.1["error"], "invalid_grant");
+    assert_eq!(w.rp.token(&code, Some(&request.verifier)).await.0, 200);
 }
 
 #[tokio::test]
 async fn a_wrong_client_secret_is_401() {
-    let server = start().await;
-    let (status, error) = server
-        .token_as(
-            RP,
-            "wrong",
+    let w = start().await;
+    let wrong = Rp {
+        secret: Some("wrong".into()),
+        ..w.rp.clone()
+    };
+    let (status, error) = wrong
+        .token_with(
             &[
                 ("grant_type", "authorization_code"),
                 ("code", "x"),

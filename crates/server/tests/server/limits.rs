@@ -3,27 +3,27 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use eid_card::{Card as _, KeySlot};
-use eid_protocol::AppFetchResponse;
 use eid_server::RateLimit;
 use serde_json::{Value, json};
 
-use crate::world::{Browser, start_with};
+use eid_testkit::Server;
+
+use crate::world::start_with;
 
 /// Long windows, so a test never straddles a window boundary in practice.
 const HOUR: u32 = 3600;
 
 #[tokio::test]
 async fn order_starts_are_limited_per_browser_session_not_per_address() {
-    let server = start_with(|s| {
+    let w = start_with(|s| {
         s.rate_limits.order_starts_per_session = RateLimit {
             max: 2,
             period_secs: HOUR,
         };
     })
     .await;
-    let mut a = Browser::new();
-    let page = a.get(&server.auth_request(&[]).url).await;
+    let mut a = w.server.browser();
+    let page = a.get(&w.rp.auth_request(&[]).url).await;
     let form = [
         ("request", page.input("request")),
         ("mac", page.input("mac")),
@@ -32,7 +32,7 @@ async fn order_starts_are_limited_per_browser_session_not_per_address() {
         ("method", "this-device".to_owned()),
     ];
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let login = format!("{}/login", server.base);
+    let login = format!("{}/login", w.server.base);
     for _ in 0..2 {
         assert_eq!(a.post_form(&login, &pairs).await.status, 200);
     }
@@ -48,31 +48,14 @@ async fn order_starts_are_limited_per_browser_session_not_per_address() {
     assert_eq!(limited.headers["x-frame-options"], "DENY");
 
     // Another browser behind the same address is not locked out.
-    let mut b = Browser::new();
-    let page = b.get(&server.auth_request(&[]).url).await;
-    let wait = server.legitimera(&mut b, &page).await;
+    let mut b = w.server.browser();
+    let page = b.get(&w.rp.auth_request(&[]).url).await;
+    let wait = w.server.legitimera(&mut b, &page).await;
     assert_eq!(wait.status, 200);
 }
 
-async fn fetch(server: &crate::world::Server, wait: &crate::world::Page) -> AppFetchResponse {
-    let token = wait
-        .attr("href")
-        .strip_prefix("eid:///?autostarttoken=")
-        .unwrap()
-        .to_owned();
-    reqwest::Client::new()
-        .post(format!("{}/app/v1/order", server.base))
-        .json(&json!({ "autoStartToken": token }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn complete(
-    server: &crate::world::Server,
+    server: &Server,
     app_token: &str,
     certificate: &[u8],
     forwarded_for: &str,
@@ -98,7 +81,7 @@ async fn complete(
 
 #[tokio::test]
 async fn completions_are_limited_per_card() {
-    let server = start_with(|s| {
+    let w = start_with(|s| {
         s.rate_limits.completions_per_card = RateLimit {
             max: 1,
             period_secs: HOUR,
@@ -106,24 +89,18 @@ async fn completions_are_limited_per_card() {
     })
     .await;
     // One full login with the card takes the card's only completion of the window.
-    let mut browser = Browser::new();
-    let location = server
-        .login(&mut browser, &server.auth_request(&[]).url)
-        .await;
+    let mut browser = w.server.browser();
+    let location = w.login(&mut browser, &w.rp.auth_request(&[]).url).await;
     assert!(location.contains("code="), "{location}");
 
-    let certificate = server
-        .card
-        .read_certificate(KeySlot::Authentication)
-        .unwrap()
-        .unwrap();
-    let mut other = Browser::new();
-    let page = other.get(&server.auth_request(&[]).url).await;
-    let wait = server.legitimera(&mut other, &page).await;
-    let fetched = fetch(&server, &wait).await;
+    let certificate = w.card.certificate();
+    let mut other = w.server.browser();
+    let page = other.get(&w.rp.auth_request(&[]).url).await;
+    let wait = w.server.legitimera(&mut other, &page).await;
+    let fetched = w.server.fetch_order(&wait).await;
     // Another client address in X-Forwarded-For (untrusted, and never a key) changes nothing.
     let (status, retry, body) =
-        complete(&server, &fetched.app_token, &certificate, "198.51.100.77").await;
+        complete(&w.server, &fetched.app_token, &certificate, "198.51.100.77").await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["errorCode"], "rateLimited");
     assert!(body["details"].as_str().unwrap().contains("this card"));
@@ -131,7 +108,7 @@ async fn completions_are_limited_per_card() {
 
     // A made-up app token is refused by the engine and never counted against the card.
     let (status, _, body) = complete(
-        &server,
+        &w.server,
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         &certificate,
         "198.51.100.77",
@@ -143,7 +120,7 @@ async fn completions_are_limited_per_card() {
     // Another certificate (another card) is counted on its own: it gets as far as the
     // certificate check.
     let (status, _, body) = complete(
-        &server,
+        &w.server,
         &fetched.app_token,
         b"not this card",
         "198.51.100.77",
@@ -155,17 +132,17 @@ async fn completions_are_limited_per_card() {
 
 #[tokio::test]
 async fn limits_are_counted_in_the_store_and_purged_after_their_window() {
-    let server = start_with(|s| {
+    let w = start_with(|s| {
         s.rate_limits.order_starts_per_session = RateLimit {
             max: 1,
             period_secs: 1,
         };
     })
     .await;
-    let mut a = Browser::new();
-    let page = a.get(&server.auth_request(&[]).url).await;
-    server.legitimera(&mut a, &page).await;
+    let mut a = w.server.browser();
+    let page = a.get(&w.rp.auth_request(&[]).url).await;
+    w.server.legitimera(&mut a, &page).await;
     // The slot is a store record: after its window (plus a second) housekeeping forgets it.
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-    assert!(eid_server::purge_expired(&server.state).await.unwrap() >= 1);
+    assert!(eid_server::purge_expired(&w.server.state).await.unwrap() >= 1);
 }

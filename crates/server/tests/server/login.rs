@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::world::{Browser, Page, RP, start};
+use eid_testkit::{Page, encode, query};
+
+use crate::world::{RP, start};
 
 fn assert_secure_page(page: &Page) {
     let h = &page.headers;
@@ -20,9 +22,9 @@ fn assert_secure_page(page: &Page) {
 
 #[tokio::test]
 async fn the_pages_are_swedish_and_carry_the_security_headers() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let request = server.auth_request(&[]);
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let request = w.rp.auth_request(&[]);
     let login = browser.get(&request.url).await;
     assert_eq!(login.status, 200);
     assert_secure_page(&login);
@@ -37,12 +39,12 @@ async fn the_pages_are_swedish_and_carry_the_security_headers() {
     assert!(login.body.contains("value=\"other-device\" disabled"));
     assert!(browser.cookies.contains_key("__Host-eid-browser"));
 
-    let wait = server.legitimera(&mut browser, &login).await;
+    let wait = w.server.legitimera(&mut browser, &login).await;
     assert_secure_page(&wait);
     assert!(wait.body.contains("src=\"/static/login.js\""));
     assert!(wait.attr("href").starts_with("eid:///?autostarttoken="));
     let script = browser
-        .get(&format!("{}/static/login.js", server.base))
+        .get(&format!("{}/static/login.js", w.server.base))
         .await;
     assert_eq!(script.status, 200);
     assert!(
@@ -54,7 +56,10 @@ async fn the_pages_are_swedish_and_carry_the_security_headers() {
 
     // An error page too.
     let bad = browser
-        .get(&format!("{}/oidc/authorize?client_id=nobody", server.base))
+        .get(&format!(
+            "{}/oidc/authorize?client_id=nobody",
+            w.server.base
+        ))
         .await;
     assert_eq!(bad.status, 400);
     assert_secure_page(&bad);
@@ -62,10 +67,10 @@ async fn the_pages_are_swedish_and_carry_the_security_headers() {
 
 #[tokio::test]
 async fn legitimera_needs_the_csrf_token_of_this_browser_session() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let login = browser.get(&server.auth_request(&[]).url).await;
-    let url = format!("{}/login", server.base);
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let login = browser.get(&w.rp.auth_request(&[]).url).await;
+    let url = format!("{}/login", w.server.base);
     let (request, mac) = (login.input("request"), login.input("mac"));
     let missing = browser
         .post_form(&url, &[("request", &request), ("mac", &mac)])
@@ -79,8 +84,8 @@ async fn legitimera_needs_the_csrf_token_of_this_browser_session() {
         .await;
     assert_eq!(wrong.status, 400);
     // Another browser's token does not do either.
-    let mut other = Browser::new();
-    let other_login = other.get(&server.auth_request(&[]).url).await;
+    let mut other = w.server.browser();
+    let other_login = other.get(&w.rp.auth_request(&[]).url).await;
     let foreign = browser
         .post_form(
             &url,
@@ -107,33 +112,33 @@ async fn legitimera_needs_the_csrf_token_of_this_browser_session() {
         .await;
     assert_eq!(changed.status, 400);
     // The right one does.
-    server.legitimera(&mut browser, &login).await;
+    w.server.legitimera(&mut browser, &login).await;
 }
 
 #[tokio::test]
 async fn collect_and_cancel_need_the_session_and_the_csrf_header() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let login = browser.get(&server.auth_request(&[]).url).await;
-    let wait = server.legitimera(&mut browser, &login).await;
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let login = browser.get(&w.rp.auth_request(&[]).url).await;
+    let wait = w.server.legitimera(&mut browser, &login).await;
     let (order_ref, csrf) = (wait.attr("data-order-ref"), wait.attr("data-csrf"));
     let body = json!({ "orderRef": order_ref });
-    let collect = format!("{}/orders/collect", server.base);
+    let collect = format!("{}/orders/collect", w.server.base);
     let c = browser.post_json(&collect, &body, &csrf).await;
     assert_eq!(c.status, 200, "{}", c.body);
     assert_eq!(c.json()["status"], "pending");
     assert_eq!(c.json()["hintCode"], "outstandingTransaction");
     assert_eq!(browser.post_json(&collect, &body, "AAAA").await.status, 400);
     // Another browser cannot see the order.
-    let mut other = Browser::new();
-    let other_wait = other.get(&server.auth_request(&[]).url).await;
+    let mut other = w.server.browser();
+    let other_wait = other.get(&w.rp.auth_request(&[]).url).await;
     let other_csrf = other_wait.input("csrf");
     assert_eq!(
         other.post_json(&collect, &body, &other_csrf).await.status,
         404
     );
 
-    let cancel = format!("{}/orders/cancel", server.base);
+    let cancel = format!("{}/orders/cancel", w.server.base);
     assert_eq!(browser.post_json(&cancel, &body, &csrf).await.status, 200);
     let c = browser.post_json(&collect, &body, &csrf).await;
     assert_eq!(c.json()["status"], "failed");
@@ -141,7 +146,7 @@ async fn collect_and_cancel_need_the_session_and_the_csrf_header() {
     // The app can no longer fetch it.
     let token = wait.attr("href").split_once('=').unwrap().1.to_owned();
     let r = reqwest::Client::new()
-        .post(format!("{}/app/v1/order", server.base))
+        .post(format!("{}/app/v1/order", w.server.base))
         .json(&json!({ "autoStartToken": token }))
         .send()
         .await
@@ -151,15 +156,15 @@ async fn collect_and_cancel_need_the_session_and_the_csrf_header() {
 
 #[tokio::test]
 async fn a_relayed_order_logs_nobody_in() {
-    let server = start().await;
+    let w = start().await;
     // The victim's browser A starts the order; the app's return URL is opened in the
     // attacker's browser B.
-    let mut a = Browser::new();
-    let mut b = Browser::new();
-    let request = server.auth_request(&[]);
+    let mut a = w.server.browser();
+    let mut b = w.server.browser();
+    let request = w.rp.auth_request(&[]);
     let login = a.get(&request.url).await;
-    let wait = server.legitimera(&mut a, &login).await;
-    let back = server.app(&wait).await;
+    let wait = w.server.legitimera(&mut a, &login).await;
+    let back = w.server.play_app(&w.card, &wait).await;
     // B with no cookies at all, and B with a login session of its own.
     let page = b.get(&back).await;
     assert_eq!(page.status, 403, "{}", page.body);
@@ -171,7 +176,7 @@ async fn a_relayed_order_logs_nobody_in() {
     assert!(!a.cookies.contains_key("__Host-eid-sso"));
     let c = a
         .post_json(
-            &format!("{}/orders/collect", server.base),
+            &format!("{}/orders/collect", w.server.base),
             &json!({ "orderRef": wait.attr("data-order-ref") }),
             &wait.attr("data-csrf"),
         )
@@ -179,27 +184,28 @@ async fn a_relayed_order_logs_nobody_in() {
     assert_eq!(c.json()["status"], "failed");
 
     // B's own browser session does not help it either.
-    let mut c_browser = Browser::new();
-    let login = c_browser.get(&server.auth_request(&[]).url).await;
-    let wait = server.legitimera(&mut c_browser, &login).await;
-    let back = server.app(&wait).await;
-    let mut d = Browser::new();
-    let _ = d.get(&server.auth_request(&[]).url).await; // d has a browser session
+    let mut c_browser = w.server.browser();
+    let login = c_browser.get(&w.rp.auth_request(&[]).url).await;
+    let wait = w.server.legitimera(&mut c_browser, &login).await;
+    let back = w.server.play_app(&w.card, &wait).await;
+    let mut d = w.server.browser();
+    let _ = d.get(&w.rp.auth_request(&[]).url).await; // d has a browser session
     assert_eq!(d.get(&back).await.status, 403);
 }
 
 #[tokio::test]
 async fn logout_ends_the_session() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let request = server.auth_request(&[]);
-    let code = server.code(&server.login(&mut browser, &request.url).await, &request);
-    let (_, tokens) = server.token(&code, Some(&request.verifier)).await;
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let request = w.rp.auth_request(&[]);
+    let code =
+        w.rp.code(&w.login(&mut browser, &request.url).await, &request);
+    let (_, tokens) = w.rp.token(&code, Some(&request.verifier)).await;
     let hint = tokens["id_token"].as_str().unwrap();
     let url = format!(
         "{}/oidc/logout?{}",
-        server.base,
-        crate::world::encode(&[
+        w.server.base,
+        encode(&[
             ("id_token_hint", hint),
             ("post_logout_redirect_uri", "https://rp.example/bye"),
             ("state", "bye"),
@@ -210,24 +216,21 @@ async fn logout_ends_the_session() {
     assert!(page.location().starts_with("https://rp.example/bye"));
     assert!(!browser.cookies.contains_key("__Host-eid-sso"));
     // prompt=none now needs a login.
-    let silent = server.auth_request(&[("prompt", "none")]);
+    let silent = w.rp.auth_request(&[("prompt", "none")]);
     let page = browser.get(&silent.url).await;
-    assert_eq!(
-        crate::world::query(&page.location())["error"],
-        "login_required"
-    );
+    assert_eq!(query(&page.location())["error"], "login_required");
     let _ = RP;
 }
 
 #[tokio::test]
 async fn english_is_there_when_asked_for() {
-    let server = start().await;
+    let w = start().await;
     for extra in [("lang", "en"), ("ui_locales", "en-GB sv")] {
-        let mut browser = Browser::new();
-        let login = browser.get(&server.auth_request(&[extra]).url).await;
+        let mut browser = w.server.browser();
+        let login = browser.get(&w.rp.auth_request(&[extra]).url).await;
         assert!(login.body.contains("<html lang=\"en\">"), "{extra:?}");
         assert!(login.body.contains("eID on this device"));
-        let wait = server.legitimera(&mut browser, &login).await;
+        let wait = w.server.legitimera(&mut browser, &login).await;
         assert!(wait.body.contains("<html lang=\"en\">"));
         assert!(wait.body.contains("Start the eID app"));
     }
@@ -259,22 +262,22 @@ async fn no_secret_reaches_the_log() {
     // The test runtime is single-threaded: the server's tasks log here too.
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let server = start().await;
-    let mut browser = Browser::new();
-    let request = server.auth_request(&[]);
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let request = w.rp.auth_request(&[]);
     let login = browser.get(&request.url).await;
-    let wait = server.legitimera(&mut browser, &login).await;
+    let wait = w.server.legitimera(&mut browser, &login).await;
     let autostart = wait.attr("href").split_once('=').unwrap().1.to_owned();
-    let back = server.app(&wait).await;
-    let secret = crate::world::query(&back)["secret"].clone();
+    let back = w.server.play_app(&w.card, &wait).await;
+    let secret = query(&back)["secret"].clone();
     let cookies: Vec<String> = browser.cookies.values().cloned().collect();
     let done = browser.get(&back).await;
-    let code = server.code(&done.location(), &request);
-    let (_, tokens) = server.token(&code, Some(&request.verifier)).await;
+    let code = w.rp.code(&done.location(), &request);
+    let (_, tokens) = w.rp.token(&code, Some(&request.verifier)).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let _ = server.userinfo_get(&access).await;
+    let _ = w.rp.userinfo(&access).await;
     // Refusals log too.
-    let _ = server.token(&code, Some(&request.verifier)).await;
+    let _ = w.rp.token(&code, Some(&request.verifier)).await;
     let _ = browser.get(&back).await;
     let mut secrets = vec![
         autostart,
@@ -282,7 +285,7 @@ async fn no_secret_reaches_the_log() {
         code,
         access,
         tokens["id_token"].as_str().unwrap().to_owned(),
-        server.rp_secret.clone(),
+        w.rp.secret.clone().unwrap(),
         request.verifier.clone(),
         login.input("csrf"),
     ];
@@ -299,14 +302,14 @@ async fn no_secret_reaches_the_log() {
 
 #[tokio::test]
 async fn the_app_endpoints_refuse_what_they_must() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let login = browser.get(&server.auth_request(&[]).url).await;
-    let wait = server.legitimera(&mut browser, &login).await;
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let login = browser.get(&w.rp.auth_request(&[]).url).await;
+    let wait = w.server.legitimera(&mut browser, &login).await;
     let token = wait.attr("href").split_once('=').unwrap().1.to_owned();
     let http = reqwest::Client::new();
     let fetch = |t: String| {
-        http.post(format!("{}/app/v1/order", server.base))
+        http.post(format!("{}/app/v1/order", w.server.base))
             .json(&json!({ "autoStartToken": t }))
             .send()
     };
@@ -321,14 +324,14 @@ async fn the_app_endpoints_refuse_what_they_must() {
     // Report and complete need the app token.
     for path in ["report", "complete"] {
         let r = http
-            .post(format!("{}/app/v1/{path}", server.base))
+            .post(format!("{}/app/v1/{path}", w.server.base))
             .json(&json!({ "hintCode": "userSign" }))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 400, "{path}");
         let r = http
-            .post(format!("{}/app/v1/{path}", server.base))
+            .post(format!("{}/app/v1/{path}", w.server.base))
             .bearer_auth("A".repeat(43))
             .json(&json!({ "hintCode": "userSign", "signature": "", "certificate": "" }))
             .send()
@@ -338,7 +341,7 @@ async fn the_app_endpoints_refuse_what_they_must() {
     }
     // A malformed body is a 400 with the same JSON shape.
     let r = http
-        .post(format!("{}/app/v1/order", server.base))
+        .post(format!("{}/app/v1/order", w.server.base))
         .body("not json")
         .send()
         .await

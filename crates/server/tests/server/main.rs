@@ -8,15 +8,15 @@ mod limits;
 mod login;
 mod world;
 
-use world::{Browser, start};
+use world::start;
 
 #[tokio::test]
 async fn health_and_readiness_answer_with_security_headers() {
-    let server = start().await;
+    let w = start().await;
     let client = reqwest::Client::new();
     for path in ["/healthz", "/readyz"] {
         let response = client
-            .get(format!("{}{path}", server.base))
+            .get(format!("{}{path}", w.server.base))
             .send()
             .await
             .unwrap();
@@ -41,9 +41,11 @@ async fn health_and_readiness_answer_with_security_headers() {
 
 #[tokio::test]
 async fn an_unknown_path_is_404_with_the_same_headers() {
-    let server = start().await;
-    let response = Browser::new()
-        .get(&format!("{}/no/such/page", server.base))
+    let w = start().await;
+    let response = w
+        .server
+        .browser()
+        .get(&format!("{}/no/such/page", w.server.base))
         .await;
     assert_eq!(response.status, 404);
     assert_eq!(response.headers["x-frame-options"], "DENY");
@@ -51,9 +53,9 @@ async fn an_unknown_path_is_404_with_the_same_headers() {
 
 #[tokio::test]
 async fn housekeeping_purges_without_failing() {
-    let server = start().await;
-    let mut browser = Browser::new();
-    let _ = browser.get(&server.auth_request(&[]).url).await;
+    let w = start().await;
+    let mut browser = w.server.browser();
+    let _ = browser.get(&w.rp.auth_request(&[]).url).await;
     // Nothing has expired yet.
-    assert_eq!(eid_server::purge_expired(&server.state).await.unwrap(), 0);
+    assert_eq!(eid_server::purge_expired(&w.server.state).await.unwrap(), 0);
 }
