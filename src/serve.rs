@@ -24,6 +24,8 @@ pub async fn run(args: ServeArgs) -> Outcome {
         Secrets::load_or_create(&config.data_dir).map_err(|e| Failure::Usage(e.to_string()))?;
     let mut settings = Settings::new(config.public_url.clone());
     settings.launch_base = config.app_launch_base.clone();
+    settings.order_lifetime = time::Duration::try_from(config.order_lifetime)
+        .map_err(|e| Failure::Usage(format!("server.order_lifetime_seconds: {e}")))?;
     settings.trusted_proxies = config.trusted_proxies.clone();
     let limits = &mut settings.rate_limits;
     limits.order_starts_per_session.max = config.rate_limits.order_starts_per_session;

@@ -18,6 +18,9 @@ listen = "127.0.0.1:8080"
 # How the login page launches the eID app; the autostart token is appended. The default is
 # the app's URL scheme; the demo and browser tests point it at the app's loopback page.
 app_launch_base = "eid:///?autostarttoken="
+# How long a login order may take from "Legitimera" to the browser's return, in seconds
+# (10 to 900).
+order_lifetime_seconds = 180
 # Proxies (IP addresses) whose X-Forwarded-For header is believed, for logs only; default
 # none, for example ["127.0.0.1"] behind a local TLS proxy.
 trusted_proxies = []

@@ -39,6 +39,8 @@ pub struct Config {
     pub listen: std::net::SocketAddr,
     /// How the login page launches the eID app: the autostart token is appended.
     pub app_launch_base: String,
+    /// How long a login order may take from *Legitimera* to the browser's return.
+    pub order_lifetime: std::time::Duration,
     /// Where and how data is stored.
     pub store: StoreConfig,
     /// The certificate authority.

@@ -112,6 +112,7 @@ struct RawServer {
     public_url: String,
     listen: String,
     app_launch_base: String,
+    order_lifetime_seconds: i64,
     trusted_proxies: Vec<String>,
     rate_limits: RawRateLimits,
 }
@@ -122,6 +123,7 @@ impl Default for RawServer {
             public_url: "https://localhost:8443".into(),
             listen: "127.0.0.1:8080".into(),
             app_launch_base: "eid:///?autostarttoken=".into(),
+            order_lifetime_seconds: 180,
             trusted_proxies: Vec::new(),
             rate_limits: RawRateLimits::default(),
         }
@@ -424,6 +426,16 @@ impl RawConfig {
                 limits.completions_per_card,
             ),
         };
+        let order_lifetime = match self.server.order_lifetime_seconds {
+            n @ 10..=900 => std::time::Duration::from_secs(n.unsigned_abs()),
+            n => {
+                p.add(
+                    "server.order_lifetime_seconds",
+                    format!("{n} is not a number of seconds from 10 to 900"),
+                );
+                std::time::Duration::ZERO
+            }
+        };
         let oidc_clients = clients(p, self.oidc.clients);
 
         let (Some(listen), Some(location), Some(durability), Some(key_algorithm), true) = (
@@ -442,6 +454,7 @@ impl RawConfig {
             public_url,
             listen,
             app_launch_base: self.server.app_launch_base,
+            order_lifetime,
             store: StoreConfig {
                 location,
                 durability,

@@ -273,3 +273,18 @@ public = true
     // The plain secret is never repeated in a message.
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[test]
+fn the_order_lifetime_is_bounded() {
+    let dir = folder_with("[server]\norder_lifetime_seconds = 60\n");
+    let config = load(dir.path(), &[], "EIDTESTOL1_").unwrap();
+    assert_eq!(config.order_lifetime, std::time::Duration::from_secs(60));
+    for bad in ["5", "3600", "-1"] {
+        let dir = folder_with(&format!("[server]\norder_lifetime_seconds = {bad}\n"));
+        let err = load(dir.path(), &[], "EIDTESTOL2_").unwrap_err();
+        assert_eq!(
+            err.problems[0].key, "server.order_lifetime_seconds",
+            "{bad}"
+        );
+    }
+}

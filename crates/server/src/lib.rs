@@ -85,6 +85,8 @@ pub struct Settings {
     /// The launch link's base; the autostart token is appended (default
     /// [`DEFAULT_LAUNCH_BASE`]; tests and the demo point it at the app's loopback page).
     pub launch_base: String,
+    /// How long an order may take from start to the browser's return (default 3 minutes).
+    pub order_lifetime: time::Duration,
     /// Order starts per browser session and completions per card (see [`RateLimits`]).
     pub rate_limits: RateLimits,
     /// Proxies whose `X-Forwarded-For` is believed, for logs only (default none).
@@ -97,6 +99,7 @@ impl Settings {
         Self {
             public_url: public_url.into().trim_end_matches('/').to_owned(),
             launch_base: DEFAULT_LAUNCH_BASE.to_owned(),
+            order_lifetime: time::Duration::minutes(3),
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
         }

@@ -108,11 +108,9 @@ pub async fn build_state<S: ServerStore>(
     provider
         .ensure_signing_keys(clock.now(), &mut rng(), "system:serve")
         .await?;
-    let orders = Orders::new(
-        store.clone(),
-        ca,
-        OrderConfig::new(settings.public_url.clone()),
-    )?;
+    let mut order_config = OrderConfig::new(settings.public_url.clone());
+    order_config.order_lifetime = settings.order_lifetime;
+    let orders = Orders::new(store.clone(), ca, order_config)?;
     Ok(AppState::new(
         store,
         clock,
