@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*"; }
 
 # Debian packages the tests use: OpenSSL's command line (independent certificate checks),
-# a C compiler for the bundled SQLite and aws-lc, git for cargo-fuzz's install.
-packages=(openssl gcc g++ make git ca-certificates)
+# a C compiler for the bundled SQLite and aws-lc, git for cargo-fuzz's install, Chromium and
+# its WebDriver for the browser tests.
+packages=(openssl gcc g++ make git ca-certificates chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

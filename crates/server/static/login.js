@@ -16,11 +16,11 @@
       noCardReader: "Ingen kortläsare hittades.",
       cardNotActivated: "Kortet är inte aktiverat.",
       wrongCard: "Fel kort.",
-      complete: "Klart. Du skickas vidare …",
+      complete: "Klart. Inloggningen fortsätter i fönstret som eID-appen öppnade.",
       expiredTransaction: "Tiden gick ut. Ladda om sidan och försök igen.",
       userCancel: "Inloggningen avbröts i eID-appen.",
       cancelled: "Inloggningen avbröts.",
-      pinBlocked: "Säkerhetskoden är spärrad. Kontakta din eID-administratör.",
+      pinBlocked: "Säkerhetskoden är spärrad. Följ anvisningen i eID-appen.",
       certificateErr: "Kortet kan inte användas för inloggning.",
       startFailed: "Inloggningen kunde inte slutföras. Försök igen.",
       failed: "Inloggningen misslyckades. Försök igen.",
@@ -30,7 +30,7 @@
       outstandingTransaction: "Start the eID app.",
       started: "The eID app has opened. Insert your card.",
       userSign: "Enter your security code in the eID app.",
-      complete: "Done. Redirecting …",
+      complete: "Done. The login continues in the window the eID app opened.",
       failed: "The login failed. Please try again.",
       error: "Lost contact with the server. Retrying …"
     }
