@@ -27,6 +27,25 @@ pub enum Command {
     Bench(BenchCommand),
     /// The eID app: the card holder's PIN dialog as a local web UI on 127.0.0.1.
     App(AppArgs),
+    /// The whole platform on this machine: server, My Pages, eID app with demo cards.
+    Demo(DemoArgs),
+}
+
+/// `eid demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The demo's data folder: made on the first run, reused on the next.
+    #[arg(long, default_value = "eid-demo")]
+    pub data: std::path::PathBuf,
+    /// Remove the demo folder first and start afresh.
+    #[arg(long)]
+    pub reset: bool,
+    /// The server's port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The eID app's port on 127.0.0.1 (0, the default, picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub app_port: u16,
 }
 
 /// `eid app`: serve the PIN dialog, open a launch link, or register the link handler.

@@ -8,6 +8,7 @@ mod bench;
 mod card;
 mod cli;
 mod context;
+mod demo;
 mod failure;
 mod output;
 mod serve;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             Command::Card(cmd) => card::run(cmd).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::App(args) => app::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
         }
     });
     match result {

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use eid_clock::SystemClock;
-use eid_server::{Secrets, Settings, bind, build_state, router, serve, spawn_housekeeping};
+use eid_server::{
+    AppState, Secrets, Settings, bind, build_state, router, serve, spawn_housekeeping,
+};
+use eid_store::SqliteStore;
 
 use crate::cli::ServeArgs;
 use crate::context::{load_ca, open_store};
@@ -16,25 +19,7 @@ pub async fn run(args: ServeArgs) -> Outcome {
         overrides.push(("server.listen", addr.clone()));
     }
     let config = eid_config::Config::load(&args.common.data, &overrides)?;
-    let store = open_store(&config).await?;
-    let ca = Arc::new(load_ca(&config)?);
-    // The key-encryption key and subject secret live in the data folder (mode 0600),
-    // created on first start; back them up with the database.
-    let secrets =
-        Secrets::load_or_create(&config.data_dir).map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut settings = Settings::new(config.public_url.clone());
-    settings.launch_base = config.app_launch_base.clone();
-    settings.order_lifetime = time::Duration::try_from(config.order_lifetime)
-        .map_err(|e| Failure::Usage(format!("server.order_lifetime_seconds: {e}")))?;
-    settings.trusted_proxies = config.trusted_proxies.clone();
-    let limits = &mut settings.rate_limits;
-    limits.order_starts_per_session.max = config.rate_limits.order_starts_per_session;
-    limits.completions_per_card.max = config.rate_limits.completions_per_card;
-    let state = build_state(store, ca, Arc::new(SystemClock), settings, secrets)
-        .await
-        .map_err(|e| Failure::Internal(e.to_string()))?;
-    // `[[oidc.clients]]` are registered, or updated, before the first request.
-    crate::admin::client::apply_configured(&state.provider, &config.oidc_clients).await?;
+    let state = build(&config, None).await?;
     // Expired orders, browser sessions, codes and login sessions are forgotten.
     let _housekeeping = spawn_housekeeping(state.clone(), std::time::Duration::from_secs(60));
     let listener = bind(config.listen)
@@ -51,10 +36,38 @@ pub async fn run(args: ServeArgs) -> Outcome {
         .map_err(|e| Failure::Internal(e.to_string()))
 }
 
+/// The server's state from `config`: store, CA, secrets, settings, configured clients.
+/// `launch_base` overrides `server.app_launch_base` (the demo points it at its app).
+pub(crate) async fn build(
+    config: &eid_config::Config,
+    launch_base: Option<String>,
+) -> Outcome<AppState<SqliteStore>> {
+    let store = open_store(config).await?;
+    let ca = Arc::new(load_ca(config)?);
+    // The key-encryption key and subject secret live in the data folder (mode 0600),
+    // created on first start; back them up with the database.
+    let secrets =
+        Secrets::load_or_create(&config.data_dir).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut settings = Settings::new(config.public_url.clone());
+    settings.launch_base = launch_base.unwrap_or_else(|| config.app_launch_base.clone());
+    settings.order_lifetime = time::Duration::try_from(config.order_lifetime)
+        .map_err(|e| Failure::Usage(format!("server.order_lifetime_seconds: {e}")))?;
+    settings.trusted_proxies = config.trusted_proxies.clone();
+    let limits = &mut settings.rate_limits;
+    limits.order_starts_per_session.max = config.rate_limits.order_starts_per_session;
+    limits.completions_per_card.max = config.rate_limits.completions_per_card;
+    let state = build_state(store, ca, Arc::new(SystemClock), settings, secrets)
+        .await
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    // `[[oidc.clients]]` are registered, or updated, before the first request.
+    crate::admin::client::apply_configured(&state.provider, &config.oidc_clients).await?;
+    Ok(state)
+}
+
 /// A future that completes on SIGINT or SIGTERM. The handlers are installed here, before
 /// the "listening" line is printed, so a signal sent as soon as the server says it listens
 /// stops it cleanly instead of killing it.
-fn shutdown_signals() -> Outcome<impl Future<Output = ()> + Send + 'static> {
+pub(crate) fn shutdown_signals() -> Outcome<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
     let install = |kind: SignalKind| {
         signal(kind).map_err(|e| Failure::Internal(format!("cannot handle signals: {e}")))

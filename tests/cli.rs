@@ -1006,3 +1006,130 @@ secret_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0
     );
     assert!(msg.contains("already registered"), "{msg}");
 }
+
+/// Runs `eid demo` on `dir` with `extra` arguments until it listens; returns the child, the
+/// server's base URL and everything it printed before.
+fn start_demo(dir: &Path, extra: &[&str]) -> (std::process::Child, String, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eid"))
+        .args(["demo", "--port", "0", "--data"])
+        .arg(dir)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "eid demo ended:\n{printed}"
+        );
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let base = rest.split_whitespace().next().unwrap().to_owned();
+            return (child, base, printed);
+        }
+        printed.push_str(&line);
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        child.wait().unwrap().success(),
+        "eid demo did not stop cleanly"
+    );
+}
+
+#[test]
+fn the_demo_makes_its_folder_once_reuses_it_and_resets_on_request() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let (child, base, printed) = start_demo(&dir, &[]);
+    let record = dir.join("demo.json");
+    let demo: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(
+        std::fs::metadata(&record).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(demo["version"], 1);
+    assert_eq!(demo["issuer"], base.as_str());
+    assert_eq!(demo["portal_url"], format!("{base}/mypages").as_str());
+    assert_eq!(
+        demo["test_client"]["redirect_uri"],
+        "http://127.0.0.1:3001/cb"
+    );
+    let cards = demo["cards"].as_array().unwrap();
+    let kinds: Vec<(&str, bool, bool)> = cards
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap(),
+                c.get("pin2").is_some(),
+                c["may_fetch_signing_certificate"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("two-pin", true, true),
+            ("one-pin", false, true),
+            ("two-pin", true, false)
+        ]
+    );
+    for c in cards {
+        assert!(Path::new(c["card_file"].as_str().unwrap()).exists());
+        assert!(printed.contains(c["pin1"].as_str().unwrap()), "{printed}");
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let discovery: Value = runtime.block_on(async {
+        reqwest::get(format!("{base}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(discovery["issuer"], base.as_str());
+    stop(child);
+
+    // The next run reuses the folder: the same cards, codes and client secret.
+    let (child, _, printed) = start_demo(&dir, &[]);
+    assert!(printed.contains("(reused)"), "{printed}");
+    let again: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(again["cards"], demo["cards"]);
+    assert_eq!(again["test_client"], demo["test_client"]);
+    stop(child);
+
+    // --reset starts afresh: new keys, new codes.
+    let (child, _, printed) = start_demo(&dir, &["--reset"]);
+    assert!(printed.contains("(new)"), "{printed}");
+    let fresh: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_ne!(
+        fresh["test_client"]["client_secret"],
+        demo["test_client"]["client_secret"]
+    );
+    stop(child);
+
+    // A folder that is not a demo's is neither reset nor used.
+    let other = Eid::new();
+    for extra in [&["--reset"][..], &[]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_eid"))
+            .args(["demo", "--port", "0", "--data"])
+            .arg(&other.data)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a demo folder"));
+    }
+    assert!(other.data.join("eid.toml").exists());
+}

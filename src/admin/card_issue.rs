@@ -2,13 +2,13 @@
 //! made beside its final name and renamed into place only when personalisation succeeded.
 
 use eid_store::Store;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eid_card::{CardClient, CardProfile, VirtualCard, VirtualReader};
 use eid_config::Config;
 use eid_pki::CardMasterKey;
 use eid_ra::{Personalisation, PinLetter, personalise};
-use eid_store::{CardKind, validate};
+use eid_store::{CardKind, SqliteStore, validate};
 use rand::RngExt;
 use serde_json::json;
 
@@ -66,59 +66,16 @@ pub async fn run(common: &Common, config: &Config, args: IssueArgs) -> Outcome {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::Internal(format!("cannot make {}: {e}", dir.display())))?;
     }
-    let ca = load_ca(config)?;
-    let master =
-        CardMasterKey::load(&config.cards.master_key).map_err(|e| Failure::Usage(e.to_string()))?;
-
-    let tries = config.cards.tries(&product);
-    let profile = CardProfile {
-        card_number: number.clone(),
-        product_number: product.clone(),
-        kind: match kind {
-            CardKind::TwoPin => eid_card::CardKind::TwoPin,
-            CardKind::OnePin => eid_card::CardKind::OnePin,
-        },
-        pin_tries: tries.pin,
-        puk_tries: tries.puk,
-    };
-    let partial = file.with_extension("card.partial");
-    let blank = VirtualCard::create(&partial, profile)
-        .map_err(|e| Failure::Internal(format!("cannot make the card file: {e}")))?;
-    let reader = VirtualReader::new(blank);
-    let client = CardClient::new(reader.clone());
-    let request = Personalisation {
-        holder: &holder,
-        card_number: &number,
-        product_number: &product,
-        kind,
-        virtual_card: true,
-    };
-    let result = personalise(
-        &client,
-        &ca,
+    let letter = issue_virtual(
+        config,
         store.as_ref(),
-        &master,
-        &request,
-        &actor(),
-        now(),
-        &mut rand::rng(),
+        &holder,
+        kind,
+        &product,
+        &number,
+        &file,
     )
-    .await;
-    drop(client);
-    drop(reader.pull_out());
-    let letter = match result {
-        Ok(letter) => letter,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(match e {
-                eid_ra::PersonaliseError::Store(e) => e.into(),
-                eid_ra::PersonaliseError::Issue(e) => e.into(),
-                e => Failure::Refused(format!("the card was not issued: {e}")),
-            });
-        }
-    };
-    std::fs::rename(&partial, &file)
-        .map_err(|e| Failure::Internal(format!("cannot move the card file into place: {e}")))?;
+    .await?;
 
     let card_file = file.display().to_string();
     if common.json {
@@ -147,4 +104,71 @@ pub async fn run(common: &Common, config: &Config, args: IssueArgs) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// Personalises a new virtual card for `holder` in `file`: made beside it and renamed into
+/// place only when personalisation succeeded. Returns the PIN letter.
+pub(crate) async fn issue_virtual(
+    config: &Config,
+    store: &SqliteStore,
+    holder: &str,
+    kind: CardKind,
+    product: &str,
+    number: &str,
+    file: &Path,
+) -> Outcome<PinLetter> {
+    let ca = load_ca(config)?;
+    let master =
+        CardMasterKey::load(&config.cards.master_key).map_err(|e| Failure::Usage(e.to_string()))?;
+
+    let tries = config.cards.tries(product);
+    let profile = CardProfile {
+        card_number: number.to_owned(),
+        product_number: product.to_owned(),
+        kind: match kind {
+            CardKind::TwoPin => eid_card::CardKind::TwoPin,
+            CardKind::OnePin => eid_card::CardKind::OnePin,
+        },
+        pin_tries: tries.pin,
+        puk_tries: tries.puk,
+    };
+    let partial = file.with_extension("card.partial");
+    let blank = VirtualCard::create(&partial, profile)
+        .map_err(|e| Failure::Internal(format!("cannot make the card file: {e}")))?;
+    let reader = VirtualReader::new(blank);
+    let client = CardClient::new(reader.clone());
+    let request = Personalisation {
+        holder,
+        card_number: number,
+        product_number: product,
+        kind,
+        virtual_card: true,
+    };
+    let result = personalise(
+        &client,
+        &ca,
+        store,
+        &master,
+        &request,
+        &actor(),
+        now(),
+        &mut rand::rng(),
+    )
+    .await;
+    drop(client);
+    drop(reader.pull_out());
+    let letter = match result {
+        Ok(letter) => letter,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(match e {
+                eid_ra::PersonaliseError::Store(e) => e.into(),
+                eid_ra::PersonaliseError::Issue(e) => e.into(),
+                e => Failure::Refused(format!("the card was not issued: {e}")),
+            });
+        }
+    };
+    std::fs::rename(&partial, file)
+        .map_err(|e| Failure::Internal(format!("cannot move the card file into place: {e}")))?;
+    Ok(letter)
 }

@@ -1,6 +1,6 @@
 //! `eid admin …`: the ID administrator's commands.
 
-mod card_issue;
+pub(crate) mod card_issue;
 mod cert;
 pub(crate) mod client;
 pub(crate) mod init;
@@ -51,7 +51,7 @@ fn actor() -> String {
 }
 
 /// An audit event by this administrator, now.
-fn event(
+pub(crate) fn event(
     now: OffsetDateTime,
     action: &str,
     subject: &str,

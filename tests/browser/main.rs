@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
 #![allow(missing_debug_implementations)]
 
+mod demo;
 mod driver;
 mod login;
 mod site;
