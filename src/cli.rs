@@ -188,6 +188,12 @@ pub enum ClientCommand {
     },
     /// List the registered clients (never a secret).
     List,
+    /// Give a confidential client a new secret, shown once; the old one stops working.
+    RotateSecret {
+        /// The `client_id`.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1133,3 +1133,49 @@ fn the_demo_makes_its_folder_once_reuses_it_and_resets_on_request() {
     }
     assert!(other.data.join("eid.toml").exists());
 }
+
+#[test]
+fn rotate_secret_gives_a_confidential_client_a_new_secret_once() {
+    let eid = Eid::new();
+    let add = |id: &str, public: bool| {
+        let mut args = vec![
+            "admin",
+            "client",
+            "add",
+            "--id",
+            id,
+            "--name",
+            "Tjänsten",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ];
+        if public {
+            args.push("--public");
+        }
+        eid.json(&args)
+    };
+    let old = add("rp", false)["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    add("spa", true);
+    let rotated = eid.json(&["admin", "client", "rotate-secret", "--id", "rp"]);
+    let new = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert!(new.len() >= 43 && new != old, "{rotated}");
+    assert!(!folder_contains(&eid.data, new.as_bytes()));
+    let text = eid.ok(&["admin", "client", "rotate-secret", "--id", "rp"]);
+    assert!(
+        text.contains("shown once") && !text.contains(&new),
+        "{text}"
+    );
+
+    let msg = eid.fails(&["admin", "client", "rotate-secret", "--id", "spa"], 1);
+    assert!(
+        msg.contains("public") && msg.contains("nothing changed"),
+        "{msg}"
+    );
+    let msg = eid.fails(&["admin", "client", "rotate-secret", "--id", "nobody"], 1);
+    assert!(msg.contains("no client `nobody`"), "{msg}");
+    let audit = eid.ok(&["admin", "audit", "verify"]);
+    assert!(audit.contains("intact"), "{audit}");
+}

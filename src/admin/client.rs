@@ -1,4 +1,4 @@
-//! `eid admin client add|list`: OpenID Connect clients (relying parties).
+//! `eid admin client add|list|rotate-secret`: OpenID Connect clients (relying parties).
 //!
 //! Registration goes through `Provider::register_client`, exactly as the server would do it:
 //! a confidential client gets a fresh 256-bit secret, shown once here and stored only as its
@@ -41,6 +41,7 @@ pub async fn run(common: &Common, cmd: ClientCommand) -> Outcome {
             add(common, &spec).await
         }
         ClientCommand::List => list(common).await,
+        ClientCommand::RotateSecret { id } => rotate_secret(common, &id).await,
     }
 }
 
@@ -83,12 +84,7 @@ async fn add(common: &Common, spec: &ClientSpec) -> Outcome {
             spec.client_id
         )));
     }
-    let secrets = Secrets::load_or_create(&config.data_dir)
-        .map_err(|e| Failure::Usage(format!("the installation secrets: {e}")))?;
-    let provider_config = ProviderConfig::new(&config.public_url)
-        .map_err(|e| Failure::Usage(format!("server.public_url: {e}")))?;
-    let provider = Provider::new(store, provider_config, secrets.kek, &secrets.subject)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let provider = provider(&config, store)?;
     let (client, secret) = provider
         .register_client(spec, &actor(), now(), &mut rand::rng())
         .await
@@ -124,6 +120,50 @@ async fn add(common: &Common, spec: &ClientSpec) -> Outcome {
             secret.expose()
         );
     }
+    Ok(())
+}
+
+/// The provider over the data folder's store and installation secrets, as `eid serve`
+/// builds it.
+fn provider(
+    config: &eid_config::Config,
+    store: std::sync::Arc<eid_store::SqliteStore>,
+) -> Outcome<Provider<eid_store::SqliteStore>> {
+    let secrets = Secrets::load_or_create(&config.data_dir)
+        .map_err(|e| Failure::Usage(format!("the installation secrets: {e}")))?;
+    let provider_config = ProviderConfig::new(&config.public_url)
+        .map_err(|e| Failure::Usage(format!("server.public_url: {e}")))?;
+    Provider::new(store, provider_config, secrets.kek, &secrets.subject)
+        .map_err(|e| Failure::Usage(e.to_string()))
+}
+
+async fn rotate_secret(common: &Common, client_id: &str) -> Outcome {
+    let config = common.config()?;
+    let store = open_store(&config).await?;
+    let provider = provider(&config, store)?;
+    let (client, secret) = provider
+        .rotate_client_secret(client_id, &actor(), now(), &mut rand::rng())
+        .await
+        .map_err(|e| match e {
+            IdpError::Config(why) => Failure::Refused(format!("{why}; nothing changed")),
+            IdpError::Store(e) => Failure::from(e),
+            e => Failure::Internal(e.to_string()),
+        })?;
+    if common.json {
+        let mut view = client_json(&client);
+        if let Value::Object(map) = &mut view {
+            map.insert("client_secret".into(), json!(secret.expose()));
+        }
+        return output::json(&view);
+    }
+    println!(
+        "client `{}` has a new secret; the old one no longer works",
+        client.client_id
+    );
+    println!(
+        "client secret (shown once, only its hash is kept): {}",
+        secret.expose()
+    );
     Ok(())
 }
 

@@ -183,6 +183,39 @@ impl<S: Backend> Provider<S> {
         }
     }
 
+    /// A new secret for confidential client `client_id` (`eid admin client rotate-secret`):
+    /// returned once, its SHA-256 stored; the old secret stops working at once. Refused for
+    /// an unknown or public client.
+    pub async fn rotate_client_secret<R: CryptoRng + ?Sized>(
+        &self,
+        client_id: &str,
+        actor: &str,
+        now: OffsetDateTime,
+        rng: &mut R,
+    ) -> Result<(OidcClient, ClientSecret), IdpError> {
+        let mut client = self
+            .store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| IdpError::Config(format!("no client `{client_id}`")))?;
+        if client.auth == ClientAuth::Public {
+            return Err(IdpError::Config(format!(
+                "client `{client_id}` is public: it has no secret"
+            )));
+        }
+        let secret = ClientSecret(random_token(rng));
+        client.auth = ClientAuth::Confidential {
+            secret_sha256: secret_hash(&secret.0),
+        };
+        self.store
+            .put_client(
+                &client,
+                &client_event(actor, "oidc.client.rotate-secret", &client, now),
+            )
+            .await?;
+        Ok((client, secret))
+    }
+
     /// Registers or updates a client from the configuration, which holds the secret's
     /// SHA-256 (never the secret) for a confidential client.
     pub async fn configure_client(

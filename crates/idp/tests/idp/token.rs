@@ -284,3 +284,29 @@ async fn client_authentication_failures_are_invalid_client() {
     // None of that burned the code.
     assert!(env.redeem(&code, Some(VERIFIER), T0).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_rotated_secret_replaces_the_old_one_at_once() {
+    let mut env = env().await;
+    let session = env.login(T0).await;
+    let (_, secret) = env
+        .idp
+        .rotate_client_secret(RP, "admin:test", T0, &mut env.rng)
+        .await
+        .unwrap();
+    // The old secret is refused…
+    let code = env.code(RP, &session, T0).await;
+    let (error, _) = refused(env.redeem(&code, Some(VERIFIER), T0).await);
+    assert_eq!(error, ErrorCode::InvalidClient);
+    // …and the new one works.
+    env.rp_secret = secret;
+    let code = env.code(RP, &session, T0).await;
+    env.redeem(&code, Some(VERIFIER), T0).await.unwrap();
+    // A public client has no secret to rotate.
+    assert!(
+        env.idp
+            .rotate_client_secret(SPA, "admin:test", T0, &mut env.rng)
+            .await
+            .is_err()
+    );
+}
