@@ -314,6 +314,11 @@ impl CertificateAuthority {
         })
     }
 
+    /// The issuing CA as rcgen signs with it (certificates, CRLs).
+    pub(crate) fn issuer(&self) -> &Issuer<'static, SignerKey> {
+        &self.issuer
+    }
+
     /// The root CA certificate, DER.
     pub fn root_der(&self) -> &[u8] {
         &self.root_der

@@ -5,6 +5,7 @@
 
 mod attestation;
 mod ca_load;
+mod crl;
 mod harness;
 mod openssl;
 mod profiles;
