@@ -28,6 +28,7 @@ mod crl;
 mod csr;
 mod file_signer;
 mod issue;
+pub mod ocsp;
 pub mod profile;
 mod serial;
 pub mod settings;

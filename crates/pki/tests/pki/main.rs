@@ -7,6 +7,7 @@ mod attestation;
 mod ca_load;
 mod crl;
 mod harness;
+mod ocsp;
 mod openssl;
 mod profiles;
 mod race;
