@@ -14,24 +14,25 @@ use crate::driver::Driver;
 async fn the_demo_logs_anna_in_at_its_test_client() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eid"))
+    let child = Command::new(env!("CARGO_BIN_EXE_eid"))
         .args(["demo", "--port", "0", "--data"])
         .arg(&dir)
         .stdout(Stdio::piped())
         .process_group(0)
         .spawn()
         .unwrap();
-    // Stops the demo even when an assertion fails.
-    struct Stop(u32);
-    impl Drop for Stop {
+    /// Stops the demo even when an assertion fails.
+    struct Running(std::process::Child);
+    impl Drop for Running {
         fn drop(&mut self) {
             let _ = Command::new("kill")
-                .args(["-TERM", &self.0.to_string()])
+                .args(["-TERM", &self.0.id().to_string()])
                 .status();
+            let _ = self.0.wait();
         }
     }
-    let _stop = Stop(child.id());
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut running = Running(child);
+    let mut out = std::io::BufReader::new(running.0.stdout.take().unwrap());
     loop {
         let mut line = String::new();
         assert!(out.read_line(&mut line).unwrap() > 0, "eid demo ended");

@@ -116,6 +116,15 @@ impl Drop for Driver {
     }
 }
 
+/// What [`Browser::wait_for`] waits for.
+#[derive(Debug, Clone, Copy)]
+enum Want<'a> {
+    /// The page's text contains this.
+    Text(&'a str),
+    /// The URL starts with this.
+    Url(&'a str),
+}
+
 /// One person's browser.
 pub struct Browser {
     pub client: Client,
@@ -180,36 +189,37 @@ impl Browser {
 
     /// Waits until the page's text contains `needle`, and returns that text.
     pub async fn wait_for_text(&self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let text = self.try_text().await.unwrap_or_default();
-            if text.contains(needle) {
-                return text;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{}: waited for {needle:?} at {}; the page says:\n{text}",
-                self.name,
-                self.url().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_for(Want::Text(needle)).await
     }
 
-    /// Waits until the current URL starts with `prefix`.
+    /// Waits until the current URL starts with `prefix`, and returns the URL.
     pub async fn wait_for_url(&self, prefix: &str) -> String {
+        self.wait_for(Want::Url(prefix)).await
+    }
+
+    /// Polls until the page is as `want` says, for at most [`PATIENCE`]; fails with what
+    /// the page says instead.
+    async fn wait_for(&self, want: Want<'_>) -> String {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let url = self.url().await;
-            if url.starts_with(prefix) {
-                return url;
+            let seen = match want {
+                Want::Text(_) => self.try_text().await.unwrap_or_default(),
+                Want::Url(_) => self.url().await,
+            };
+            if match want {
+                Want::Text(needle) => seen.contains(needle),
+                Want::Url(prefix) => seen.starts_with(prefix),
+            } {
+                return seen;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{}: waited for a URL starting {prefix:?}, at {url}; the page says:\n{}",
-                self.name,
-                self.text().await
-            );
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "{}: waited for {want:?} at {}; the page says:\n{}",
+                    self.name,
+                    self.url().await,
+                    self.try_text().await.unwrap_or_default()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
