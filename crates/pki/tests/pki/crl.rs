@@ -1,7 +1,7 @@
 //! CRLs of the issuing CA, checked by OpenSSL: the signature, the fields RFC 5280 requires,
 //! reason codes, and `openssl verify -crl_check` refusing the revoked certificate only.
 
-use eid_pki::{CrlError, KeyAlgorithm, Profile, RevokedEntry};
+use eid_pki::{CrlError, KeyAlgorithm, RevokedEntry};
 use eid_store::RevocationReason;
 use time::Duration;
 
@@ -13,28 +13,8 @@ async fn openssl_verifies_the_crl_and_refuses_only_the_revoked_certificate() {
     for alg in [KeyAlgorithm::P256, KeyAlgorithm::Rsa2048] {
         let mut fx = Fixture::new(alg).await;
         let t = now();
-        let revoked = fx
-            .issue(
-                ANNA,
-                ANNA_CARD,
-                Profile::Authentication,
-                &new_csr(KeyKind::P256),
-                true,
-                t,
-            )
-            .await
-            .unwrap();
-        let good = fx
-            .issue(
-                BO,
-                BO_CARD,
-                Profile::Authentication,
-                &new_csr(KeyKind::P256),
-                true,
-                t,
-            )
-            .await
-            .unwrap();
+        let revoked = fx.authentication(ANNA, ANNA_CARD, t).await;
+        let good = fx.authentication(BO, BO_CARD, t).await;
         let entry = RevokedEntry {
             serial: revoked.record.serial.clone(),
             revoked_at: t + Duration::minutes(1),

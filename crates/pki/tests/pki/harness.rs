@@ -201,6 +201,20 @@ impl Fixture {
         .await
     }
 
+    /// An authentication certificate for `hsa_id`'s virtual card `card`, on a new P-256
+    /// key, issued at `now`.
+    pub async fn authentication(
+        &mut self,
+        hsa_id: &str,
+        card: &str,
+        now: OffsetDateTime,
+    ) -> Issued {
+        let csr = new_csr(KeyKind::P256);
+        self.issue(hsa_id, card, Profile::Authentication, &csr, true, now)
+            .await
+            .unwrap()
+    }
+
     /// What must not change when an issuance is refused.
     pub async fn snapshot(&self) -> Snapshot {
         let mut certificates = Vec::new();

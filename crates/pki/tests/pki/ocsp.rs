@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use eid_pki::ocsp::{Responder, SerialStatus, error_response};
-use eid_pki::{FileSigner, KeyAlgorithm, Profile, Signer};
+use eid_pki::{FileSigner, KeyAlgorithm, Signer};
 use eid_store::RevocationReason;
 use time::Duration;
 use x509_ocsp::OcspResponseStatus;
@@ -43,33 +43,23 @@ fn responder(fx: &mut Fixture, alg: KeyAlgorithm) -> Responder {
     Responder::new(fx.ca.issuing_der(), &cert, key).unwrap()
 }
 
+/// A request made by `openssl ocsp ARGS -reqout FILE`, as DER.
+fn openssl_request(fx: &Fixture, args: &[&str], file: &str) -> Vec<u8> {
+    let mut all = vec!["ocsp"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-reqout", file]);
+    let (ok, out) = run(fx.dir.path(), "openssl", &all);
+    assert!(ok, "{out}");
+    std::fs::read(fx.dir.path().join(file)).unwrap()
+}
+
 #[tokio::test]
 async fn openssl_accepts_good_revoked_and_unknown_answers_with_the_nonce() {
     for alg in [KeyAlgorithm::P256, KeyAlgorithm::Rsa2048] {
         let mut fx = Fixture::new(alg).await;
         let t = now();
-        let good = fx
-            .issue(
-                ANNA,
-                ANNA_CARD,
-                Profile::Authentication,
-                &new_csr(KeyKind::P256),
-                true,
-                t,
-            )
-            .await
-            .unwrap();
-        let revoked = fx
-            .issue(
-                BO,
-                BO_CARD,
-                Profile::Authentication,
-                &new_csr(KeyKind::P256),
-                true,
-                t,
-            )
-            .await
-            .unwrap();
+        let good = fx.authentication(ANNA, ANNA_CARD, t).await;
+        let revoked = fx.authentication(BO, BO_CARD, t).await;
         let responder = responder(&mut fx, alg);
         let good_leaf = Leaf::new(&fx, &good);
         let revoked_leaf = Leaf::new(&fx, &revoked);
@@ -77,11 +67,9 @@ async fn openssl_accepts_good_revoked_and_unknown_answers_with_the_nonce() {
         let at = (t + Duration::hours(3)).unix_timestamp().to_string();
         let chain = format!("{}{}", fx.ca.root_pem(), fx.ca.issuing_pem());
         fx.write("chain.pem", chain);
-        let (ok, out) = run(
-            fx.dir.path(),
-            "openssl",
+        let request = openssl_request(
+            &fx,
             &[
-                "ocsp",
                 "-issuer",
                 "issuing.pem",
                 "-cert",
@@ -90,12 +78,9 @@ async fn openssl_accepts_good_revoked_and_unknown_answers_with_the_nonce() {
                 &revoked_leaf.file,
                 "-serial",
                 "0x0123456789",
-                "-reqout",
-                "req.der",
             ],
+            "req.der",
         );
-        assert!(ok, "{out}");
-        let request = std::fs::read(fx.dir.path().join("req.der")).unwrap();
         let checked = responder.check_request(&request).unwrap();
         let serials = checked.serials();
         assert_eq!(serials.len(), 3);
@@ -178,20 +163,11 @@ async fn openssl_accepts_good_revoked_and_unknown_answers_with_the_nonce() {
         assert!(out.contains("0x0123456789: unknown"), "{out}");
 
         // A response to another request's nonce is refused by OpenSSL.
-        let (ok, _) = run(
-            fx.dir.path(),
-            "openssl",
-            &[
-                "ocsp",
-                "-issuer",
-                "issuing.pem",
-                "-cert",
-                &good_leaf.file,
-                "-reqout",
-                "other.der",
-            ],
+        openssl_request(
+            &fx,
+            &["-issuer", "issuing.pem", "-cert", &good_leaf.file],
+            "other.der",
         );
-        assert!(ok);
         let (ok, out) = run(
             fx.dir.path(),
             "openssl",
@@ -221,34 +197,14 @@ async fn openssl_accepts_good_revoked_and_unknown_answers_with_the_nonce() {
 async fn bad_requests_get_the_rfc_error_statuses() {
     let mut fx = Fixture::new(KeyAlgorithm::P256).await;
     let t = now();
-    let leaf = fx
-        .issue(
-            ANNA,
-            ANNA_CARD,
-            Profile::Authentication,
-            &new_csr(KeyKind::P256),
-            true,
-            t,
-        )
-        .await
-        .unwrap();
+    let leaf = fx.authentication(ANNA, ANNA_CARD, t).await;
     let responder = responder(&mut fx, KeyAlgorithm::P256);
     let leaf = Leaf::new(&fx, &leaf);
-    let (ok, out) = run(
-        fx.dir.path(),
-        "openssl",
-        &[
-            "ocsp",
-            "-issuer",
-            "issuing.pem",
-            "-cert",
-            &leaf.file,
-            "-reqout",
-            "req.der",
-        ],
+    let request = openssl_request(
+        &fx,
+        &["-issuer", "issuing.pem", "-cert", &leaf.file],
+        "req.der",
     );
-    assert!(ok, "{out}");
-    let request = std::fs::read(fx.dir.path().join("req.der")).unwrap();
     assert!(responder.check_request(&request).is_ok());
 
     // Truncated, empty, garbage: malformed.
@@ -259,63 +215,31 @@ async fn bad_requests_get_the_rfc_error_statuses() {
         );
     }
     // Another issuer: unauthorized. (OpenSSL hashes the "issuer" it is given.)
-    let (ok, out) = run(
-        fx.dir.path(),
-        "openssl",
-        &[
-            "ocsp",
-            "-issuer",
-            "root.pem",
-            "-serial",
-            "0x01",
-            "-reqout",
-            "other-issuer.der",
-        ],
+    let other = openssl_request(
+        &fx,
+        &["-issuer", "root.pem", "-serial", "0x01"],
+        "other-issuer.der",
     );
-    assert!(ok, "{out}");
-    let other = std::fs::read(fx.dir.path().join("other-issuer.der")).unwrap();
     assert_eq!(
         responder.check_request(&other).unwrap_err(),
         OcspResponseStatus::Unauthorized
     );
     // A CertID hashed with an algorithm the responder does not know: malformed.
-    let (ok, out) = run(
-        fx.dir.path(),
-        "openssl",
-        &[
-            "ocsp",
-            "-issuer",
-            "issuing.pem",
-            "-sha512",
-            "-cert",
-            &leaf.file,
-            "-reqout",
-            "sha512.der",
-        ],
+    let sha512 = openssl_request(
+        &fx,
+        &["-issuer", "issuing.pem", "-sha512", "-cert", &leaf.file],
+        "sha512.der",
     );
-    assert!(ok, "{out}");
-    let sha512 = std::fs::read(fx.dir.path().join("sha512.der")).unwrap();
     assert_eq!(
         responder.check_request(&sha512).unwrap_err(),
         OcspResponseStatus::MalformedRequest
     );
     // SHA-256 CertIDs are answered.
-    let (ok, out) = run(
-        fx.dir.path(),
-        "openssl",
-        &[
-            "ocsp",
-            "-issuer",
-            "issuing.pem",
-            "-sha256",
-            "-cert",
-            &leaf.file,
-            "-reqout",
-            "sha256.der",
-        ],
+    let sha256 = openssl_request(
+        &fx,
+        &["-issuer", "issuing.pem", "-sha256", "-cert", &leaf.file],
+        "sha256.der",
     );
-    assert!(ok, "{out}");
-    let sha256 = std::fs::read(fx.dir.path().join("sha256.der")).unwrap();
     assert!(responder.check_request(&sha256).is_ok());
 
     // The error responses parse as such for OpenSSL.
