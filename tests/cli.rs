@@ -1007,44 +1007,72 @@ secret_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0
     assert!(msg.contains("already registered"), "{msg}");
 }
 
-/// Runs `eid demo` on `dir` with `extra` arguments until it listens; returns the child, the
-/// server's base URL and everything it printed before.
-fn start_demo(dir: &Path, extra: &[&str]) -> (std::process::Child, String, String) {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eid"))
-        .args(["demo", "--port", "0", "--data"])
-        .arg(dir)
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "eid demo ended:\n{printed}"
-        );
-        if let Some(rest) = line.strip_prefix("listening on ") {
-            let base = rest.split_whitespace().next().unwrap().to_owned();
-            return (child, base, printed);
+/// `eid demo` running on a folder; killed when dropped, so a failed assertion leaves no
+/// process behind.
+struct Demo {
+    child: Option<std::process::Child>,
+    /// The server's base URL.
+    base: String,
+    /// What it printed before it listened.
+    printed: String,
+}
+
+impl Demo {
+    /// Runs `eid demo` on `dir` with `extra` arguments until it listens.
+    fn start(dir: &Path, extra: &[&str]) -> Self {
+        use std::io::BufRead;
+        let child = Command::new(env!("CARGO_BIN_EXE_eid"))
+            .args(["demo", "--port", "0", "--data"])
+            .arg(dir)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut demo = Self {
+            child: Some(child),
+            base: String::new(),
+            printed: String::new(),
+        };
+        let stdout = demo.child.as_mut().unwrap().stdout.take().unwrap();
+        let mut out = std::io::BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "eid demo ended:\n{}",
+                demo.printed
+            );
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                demo.base = rest.split_whitespace().next().unwrap().to_owned();
+                return demo;
+            }
+            demo.printed.push_str(&line);
         }
-        printed.push_str(&line);
+    }
+
+    /// SIGTERM; it must stop cleanly.
+    fn stop(mut self) {
+        let mut child = self.child.take().unwrap();
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert!(
+            child.wait().unwrap().success(),
+            "eid demo did not stop cleanly"
+        );
     }
 }
 
-fn stop(mut child: std::process::Child) {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(
-        child.wait().unwrap().success(),
-        "eid demo did not stop cleanly"
-    );
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 #[test]
@@ -1052,7 +1080,8 @@ fn the_demo_makes_its_folder_once_reuses_it_and_resets_on_request() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let (child, base, printed) = start_demo(&dir, &[]);
+    let demo_run = Demo::start(&dir, &[]);
+    let (base, printed) = (demo_run.base.clone(), demo_run.printed.clone());
     let record = dir.join("demo.json");
     let demo: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     assert_eq!(
@@ -1099,25 +1128,29 @@ fn the_demo_makes_its_folder_once_reuses_it_and_resets_on_request() {
             .unwrap()
     });
     assert_eq!(discovery["issuer"], base.as_str());
-    stop(child);
+    demo_run.stop();
 
     // The next run reuses the folder: the same cards, codes and client secret.
-    let (child, _, printed) = start_demo(&dir, &[]);
-    assert!(printed.contains("(reused)"), "{printed}");
+    let again_run = Demo::start(&dir, &[]);
+    assert!(
+        again_run.printed.contains("(reused)"),
+        "{}",
+        again_run.printed
+    );
     let again: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     assert_eq!(again["cards"], demo["cards"]);
     assert_eq!(again["test_client"], demo["test_client"]);
-    stop(child);
+    again_run.stop();
 
     // --reset starts afresh: new keys, new codes.
-    let (child, _, printed) = start_demo(&dir, &["--reset"]);
-    assert!(printed.contains("(new)"), "{printed}");
+    let reset_run = Demo::start(&dir, &["--reset"]);
+    assert!(reset_run.printed.contains("(new)"), "{}", reset_run.printed);
     let fresh: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     assert_ne!(
         fresh["test_client"]["client_secret"],
         demo["test_client"]["client_secret"]
     );
-    stop(child);
+    reset_run.stop();
 
     // A folder that is not a demo's is neither reset nor used.
     let other = Eid::new();
