@@ -333,6 +333,14 @@ pub enum CardCommand {
         #[arg(long)]
         holder: Option<String>,
     },
+    /// Unblock a one-PIN (7XX) card whose PIN1 is blocked: its PUK (held by the platform)
+    /// sets a new transport code, printed once; the holder chooses PIN1 anew. A two-PIN
+    /// card's holder unblocks it with the PUK from the PIN letter in the eID app.
+    Unblock {
+        /// The card file.
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

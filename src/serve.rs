@@ -46,13 +46,23 @@ pub(crate) async fn build(
     let ca = Arc::new(load_ca(config)?);
     // The key-encryption key and subject secret live in the data folder (mode 0600),
     // created on first start; back them up with the database.
-    let secrets =
+    let mut secrets =
         Secrets::load_or_create(&config.data_dir).map_err(|e| Failure::Usage(e.to_string()))?;
+    // The card master key answers the cards' management-key challenges in signing-
+    // certificate fetches; without it the server still runs, but no fetch can complete.
+    match eid_pki::CardMasterKey::load(&config.cards.master_key) {
+        Ok(master) => secrets.card_master = Some(Arc::new(master)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no card master key: signing certificates cannot be fetched")
+        }
+    }
     let mut settings = Settings::new(config.public_url.clone());
     settings.launch_base = launch_base.unwrap_or_else(|| config.app_launch_base.clone());
     settings.order_lifetime = time::Duration::try_from(config.order_lifetime)
         .map_err(|e| Failure::Usage(format!("server.order_lifetime_seconds: {e}")))?;
     settings.trusted_proxies = config.trusted_proxies.clone();
+    settings.product_name = config.mypages.product_name.clone();
+    settings.mypages_issuer = config.mypages.issuer.clone();
     let limits = &mut settings.rate_limits;
     limits.order_starts_per_session.max = config.rate_limits.order_starts_per_session;
     limits.completions_per_card.max = config.rate_limits.completions_per_card;

@@ -626,6 +626,60 @@ fn a_one_pin_card_is_activated_by_its_holder() {
 }
 
 #[test]
+fn the_administrator_unblocks_a_one_pin_card_and_not_a_two_pin_card() {
+    let eid = Eid::new();
+    let issued = eid.json(&[
+        "admin",
+        "card",
+        "issue",
+        "--holder",
+        "SE2321000016-A1B2",
+        "--kind",
+        "one-pin",
+    ]);
+    let file = issued["card_file"].as_str().unwrap().to_owned();
+    let transport = issued["codes"]["transport_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = eid.holder(
+        &["card", "activate", &file],
+        &format!("{transport}\n654321\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let unblocked = eid.json(&["admin", "card", "unblock", "--file", &file]);
+    let code = unblocked["transport_code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 8);
+    let show: Value =
+        serde_json::from_slice(&eid.holder(&["card", "show", &file, "--json"], "").stdout).unwrap();
+    assert_eq!(show["state"], "not-activated");
+    let out = eid.holder(&["card", "activate", &file], &format!("{code}\n135791\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let two = eid.json(&[
+        "admin",
+        "card",
+        "issue",
+        "--holder",
+        "SE2321000016-A1B2",
+        "--kind",
+        "two-pin",
+    ]);
+    let err = eid.fails(
+        &[
+            "admin",
+            "card",
+            "unblock",
+            "--file",
+            two["card_file"].as_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("PIN letter"), "{err}");
+}
+
+#[test]
 fn a_card_for_an_unknown_holder_is_refused_and_leaves_nothing() {
     let eid = Eid::new();
     let before = eid.snapshot();

@@ -265,6 +265,7 @@ pub async fn card(common: &Common, cmd: CardCommand) -> Outcome {
                 &format!("registered card {} of {}", card.card_number, card.holder),
             )
         }
+        CardCommand::Unblock { file } => super::card_unblock::run(common, &config, &file).await,
         CardCommand::List { holder } => {
             let holder = holder.map(|h| h.trim().to_ascii_uppercase());
             let cards = open_store(&config).await?.cards(holder.as_deref()).await?;

@@ -12,6 +12,7 @@
 mod demo;
 mod driver;
 mod login;
+mod mypages;
 mod site;
 
 use eid_server::Settings;

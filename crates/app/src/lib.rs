@@ -10,6 +10,14 @@
 //! sends the browser to the server's return URL), `cancel` (report `userCancel`) and `activate` (a one-PIN card:
 //! transport code and new PIN1, then sign).
 //!
+//! An `enrollSign` order (fetch a signing certificate, seed procedure steps 5–7) has its own
+//! dialog (`fetch_ui.rs`) over the steps of `fetch.rs`: `enroll/key` (the signing code: PIN2,
+//! or PIN1 on a one-PIN card; the key in 9C, generated under the management key whose
+//! challenge the server answers, its attestation and certificate request), `enroll/approve`
+//! (*Hämtningen startar*, PIN1, the approval, the certificate from the server, written to the
+//! card) and `enroll/deliver` (the write again, after the card was taken out).
+//! [`SigningFetch`] runs the same steps for callers that hold the card themselves.
+//!
 //! Only the local user's browser may drive it:
 //! - bound to 127.0.0.1; the `Host` header must be exactly `127.0.0.1:<port>` or
 //!   `localhost:<port>` (else 421);
@@ -28,7 +36,10 @@
 //! This crate links no server code: only `eid-protocol`, `eid-card`, `eid-clock` and HTTP.
 
 mod desktop;
+mod fetch;
+mod fetch_ui;
 mod pages;
+mod pin_ui;
 mod remote;
 
 use std::collections::HashMap;
@@ -56,6 +67,7 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 pub use desktop::{desktop_entry, register};
+pub use fetch::{FetchError, IssuedCertificate, PreparedKey, SigningFetch};
 use pages::{Lang, Notice};
 use remote::Remote;
 pub use remote::RemoteError;
@@ -118,6 +130,8 @@ struct Inner {
     active: Mutex<usize>,
     launches: Mutex<Launches>,
     clock: Arc<dyn Clock>,
+    /// The CSRF token of the PIN services' forms (per process).
+    pin_csrf: String,
 }
 
 #[derive(Debug, Default)]
@@ -135,6 +149,8 @@ struct Launch {
     server: usize,
     lang: Lang,
     done: bool,
+    /// A signing-certificate fetch's steps done so far.
+    progress: fetch_ui::Progress,
 }
 
 fn random_token() -> String {
@@ -197,6 +213,7 @@ impl App {
             active: Mutex::new(0),
             launches: Mutex::new(Launches::default()),
             clock,
+            pin_csrf: random_token(),
         });
         Ok(Self { listener, state })
     }
@@ -221,6 +238,14 @@ impl App {
     pub fn launch_base(&self) -> String {
         format!(
             "http://127.0.0.1:{}/{}/launch?autostarttoken=",
+            self.state.port, self.state.capability
+        )
+    }
+
+    /// The PIN services page (change PIN1/PIN2, unblock with the PUK).
+    pub fn pin_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/{}/pin",
             self.state.port, self.state.capability
         )
     }
@@ -254,6 +279,12 @@ fn router(state: Arc<Inner>) -> Router {
         .route(&format!("/{cap}/sign"), post(sign))
         .route(&format!("/{cap}/activate"), post(activate))
         .route(&format!("/{cap}/cancel"), post(cancel))
+        .route(&format!("/{cap}/enroll/key"), post(fetch_ui::key))
+        .route(&format!("/{cap}/enroll/approve"), post(fetch_ui::approve))
+        .route(&format!("/{cap}/enroll/deliver"), post(fetch_ui::deliver))
+        .route(&format!("/{cap}/pin"), get(pin_ui::page))
+        .route(&format!("/{cap}/pin/change"), post(pin_ui::change))
+        .route(&format!("/{cap}/pin/unblock"), post(pin_ui::unblock))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -412,6 +443,14 @@ impl Inner {
         Some(launch.clone())
     }
 
+    /// Changes launch `id` and returns it as changed.
+    fn update(&self, id: &str, change: impl FnOnce(&mut Launch)) -> Option<Launch> {
+        let mut launches = self.launches.lock().ok()?;
+        let launch = launches.by_id.get_mut(id)?;
+        change(launch);
+        Some(launch.clone())
+    }
+
     fn finish(&self, id: &str) {
         if let Ok(mut launches) = self.launches.lock()
             && let Some(l) = launches.by_id.get_mut(id)
@@ -469,9 +508,16 @@ async fn launch_page(State(state): State<Arc<Inner>>, Query(q): Query<LaunchQuer
         server,
         lang,
         done: false,
+        progress: fetch_ui::Progress::default(),
     };
     let id = state.remember(launch.clone());
     let card = state.view(state.active());
+    if launch.order.kind == eid_protocol::OrderKind::EnrollSign {
+        return html(
+            StatusCode::OK,
+            fetch_ui::dialog(&state, &id, &launch, &card, fetch_ui::Step::Code, None),
+        );
+    }
     html(
         StatusCode::OK,
         pages::dialog(&pages::Dialog {
@@ -624,7 +670,12 @@ async fn ceremony(state: &Inner, id: &str, launch: &Launch, step: Step) -> Respo
             report(hint).await;
             if ends {
                 state.finish(id);
-                return html(StatusCode::OK, pages::message(launch.lang, notice));
+                let mut page = pages::message(launch.lang, notice);
+                if matches!(notice, Notice::Blocked(_)) {
+                    let link = pin_ui::link(&state.capability, launch.lang);
+                    page = page.replace("</p>\n</body>", &format!("</p>\n{link}\n</body>"));
+                }
+                return html(StatusCode::OK, page);
             }
             return redraw(state, id, launch, notice);
         }
@@ -639,6 +690,7 @@ async fn ceremony(state: &Inner, id: &str, launch: &Launch, step: Step) -> Respo
                 signature,
                 certificate,
                 new_public_key: None,
+                enrollment: None,
             },
         )
         .await

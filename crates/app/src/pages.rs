@@ -205,7 +205,7 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
-fn page(lang: Lang, body: &str) -> String {
+pub(crate) fn page(lang: Lang, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -219,6 +219,11 @@ fn page(lang: Lang, body: &str) -> String {
 /// `form-action` on every redirect after a form post, and the server's return sends the
 /// browser on to the relying party, which no app can list in advance.
 pub(crate) fn returning(lang: Lang, return_url: &str) -> String {
+    returning_with(lang, return_url, lang.t("Klart.", "Done."))
+}
+
+/// [`returning`] with another message (e.g. *Hämtningen är klar.*).
+pub(crate) fn returning_with(lang: Lang, return_url: &str, done: &str) -> String {
     let url = escape(return_url);
     format!(
         "<!doctype html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\">\
@@ -227,9 +232,14 @@ pub(crate) fn returning(lang: Lang, return_url: &str) -> String {
 <title>eID</title></head>\n<body>\n<h1>eID</h1>\n<p id=\"notice\">{done} \
 <a id=\"return\" href=\"{url}\">{go_on}</a></p>\n</body></html>\n",
         code = lang.code(),
-        done = lang.t("Klart.", "Done."),
+        done = escape(done),
         go_on = lang.t("Tillbaka till webbsidan", "Back to the web page"),
     )
+}
+
+/// A notice's text.
+pub(crate) fn notice_text(notice: Notice, lang: Lang) -> String {
+    notice.text(lang)
 }
 
 /// A page with only a message.
@@ -342,5 +352,6 @@ pub(crate) fn dialog(d: &Dialog<'_>) -> String {
         escape(d.cap),
         l.t("Avbryt", "Cancel")
     ));
+    body.push_str(&crate::pin_ui::link(d.cap, l));
     page(l, &body)
 }

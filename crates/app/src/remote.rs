@@ -1,9 +1,13 @@
-//! The app's side of the HTTP binding: `POST /app/v1/order`, `/app/v1/report` and
-//! `/app/v1/complete` on the configured servers, and nowhere else.
+//! The app's side of the HTTP binding: `POST /app/v1/order`, `/app/v1/report`,
+//! `/app/v1/complete` and, for a signing-certificate fetch, `/app/v1/enroll/management` and
+//! `/app/v1/enroll/delivered` on the configured servers, and nowhere else.
 
 use std::time::Duration;
 
-use eid_protocol::{AppCompleteResponse, AppCompletion, AppFetchResponse, AppReport, HintCode};
+use eid_protocol::{
+    AppCompleteResponse, AppCompletion, AppFetchResponse, AppReport, DeliveryConfirmation,
+    ErrorBody, HintCode, ManagementChallenge, ManagementResponse,
+};
 use reqwest::Url;
 use serde_json::json;
 
@@ -24,6 +28,18 @@ pub enum RemoteError {
     /// The server refused.
     #[error("the server answered {0}")]
     Status(u16),
+    /// The server refused with a reason (`{"errorCode", "details"}`).
+    #[error("the server refused ({code}): {details}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The error code (`alreadyInProgress`, `enrollmentRefused`, …).
+        code: String,
+        /// The server's words.
+        details: String,
+        /// The refusal's stable name, when the server gives one (`enrollmentRefused`).
+        reason: Option<String>,
+    },
     /// The server could not be reached or answered nonsense.
     #[error("{0}")]
     Http(String),
@@ -116,10 +132,7 @@ impl Remote {
             .send()
             .await
             .map_err(|e| RemoteError::Http(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(RemoteError::Status(response.status().as_u16()));
-        }
-        Ok(())
+        refused(response).await.map(drop)
     }
 
     /// Completes the order; answers the return URL (on the order's server).
@@ -138,10 +151,8 @@ impl Remote {
             .send()
             .await
             .map_err(|e| RemoteError::Http(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(RemoteError::Status(response.status().as_u16()));
-        }
-        let done: AppCompleteResponse = response
+        let done: AppCompleteResponse = refused(response)
+            .await?
             .json()
             .await
             .map_err(|e| RemoteError::Http(e.to_string()))?;
@@ -150,5 +161,105 @@ impl Remote {
             return Err(RemoteError::WrongReturn);
         }
         Ok(done.return_url)
+    }
+
+    /// Completes an `enrollSign` order; answers the return URL (on the order's server) and
+    /// the signing certificate (DER).
+    pub(crate) async fn complete_enrollment(
+        &self,
+        server: usize,
+        app_token: &str,
+        completion: &AppCompletion,
+    ) -> Result<(String, Vec<u8>), RemoteError> {
+        let srv = self.server(server)?;
+        let response = self
+            .http
+            .post(format!("{}/app/v1/complete", srv.base))
+            .bearer_auth(app_token)
+            .json(completion)
+            .send()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        let done: AppCompleteResponse = refused(response)
+            .await?
+            .json()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        let certificate = done
+            .certificate
+            .ok_or_else(|| RemoteError::Http("the answer has no certificate".into()))?;
+        let url = Url::parse(&done.return_url).map_err(|_| RemoteError::WrongReturn)?;
+        if url.origin().ascii_serialization() != srv.origin {
+            return Err(RemoteError::WrongReturn);
+        }
+        Ok((done.return_url, certificate))
+    }
+
+    /// Relays the card's management-key challenge; answers the card's response.
+    pub(crate) async fn management(
+        &self,
+        server: usize,
+        app_token: &str,
+        challenge: &[u8; 16],
+    ) -> Result<[u8; 16], RemoteError> {
+        let server = self.server(server)?;
+        let response = self
+            .http
+            .post(format!("{}/app/v1/enroll/management", server.base))
+            .bearer_auth(app_token)
+            .json(&ManagementChallenge {
+                challenge: challenge.to_vec(),
+            })
+            .send()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        let answer: ManagementResponse = refused(response)
+            .await?
+            .json()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        answer
+            .response
+            .as_slice()
+            .try_into()
+            .map_err(|_| RemoteError::Http("the management response is not 16 bytes".into()))
+    }
+
+    /// Confirms that the certificate with `serial` is on the card.
+    pub(crate) async fn delivered(
+        &self,
+        server: usize,
+        app_token: &str,
+        serial: &str,
+    ) -> Result<(), RemoteError> {
+        let server = self.server(server)?;
+        let response = self
+            .http
+            .post(format!("{}/app/v1/enroll/delivered", server.base))
+            .bearer_auth(app_token)
+            .json(&DeliveryConfirmation {
+                certificate_serial: serial.to_owned(),
+            })
+            .send()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        refused(response).await.map(drop)
+    }
+}
+
+/// The response if it is a success, else the server's refusal with its reason.
+async fn refused(response: reqwest::Response) -> Result<reqwest::Response, RemoteError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    match response.json::<ErrorBody>().await {
+        Ok(body) => Err(RemoteError::Refused {
+            status: status.as_u16(),
+            code: body.error_code,
+            details: body.details,
+            reason: body.reason,
+        }),
+        Err(_) => Err(RemoteError::Status(status.as_u16())),
     }
 }

@@ -32,6 +32,13 @@ order_starts_per_session = 10
 # Login orders completed per card.
 completions_per_card = 10
 
+[mypages]
+# The product name My Pages shows ("Mina sidor – eID").
+product_name = "eID"
+# The OpenID Connect provider My Pages logs in with, found by discovery; default this
+# server (public_url). Any standards-compliant provider with PKCE S256 works.
+# issuer = "https://idp.example.org"
+
 [store]
 # sqlite://FILE (embedded, one node).
 url = "sqlite://eid.db"

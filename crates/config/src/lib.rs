@@ -53,6 +53,17 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// OpenID Connect clients registered (or updated) at `eid serve` start-up.
     pub oidc_clients: Vec<OidcClientConfig>,
+    /// My Pages.
+    pub mypages: MyPagesConfig,
+}
+
+/// My Pages (`[mypages]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyPagesConfig {
+    /// The product name the pages show (default `eID`).
+    pub product_name: String,
+    /// The identity provider My Pages logs in with, found by discovery; `None`: this server.
+    pub issuer: Option<String>,
 }
 
 /// Rate limits of `eid serve`, per minute; 0 switches a limit off.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::{
-    CaConfig, CaNames, CardsConfig, Config, ConfigError, Durability, KeyAlgorithm,
+    CaConfig, CaNames, CardsConfig, Config, ConfigError, Durability, KeyAlgorithm, MyPagesConfig,
     OidcClientConfig, Problem, ProfileSettings, RateLimitsConfig, StoreConfig, StoreLocation,
     Tries, source_of,
 };
@@ -21,6 +21,23 @@ pub(crate) struct RawConfig {
     ca: RawCa,
     cards: RawCards,
     oidc: RawOidc,
+    mypages: RawMyPages,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMyPages {
+    product_name: String,
+    issuer: Option<String>,
+}
+
+impl Default for RawMyPages {
+    fn default() -> Self {
+        Self {
+            product_name: "eID".into(),
+            issuer: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -437,6 +454,26 @@ impl RawConfig {
             }
         };
         let oidc_clients = clients(p, self.oidc.clients);
+        let product_name = self.mypages.product_name.trim().to_owned();
+        if product_name.is_empty()
+            || product_name.chars().count() > 40
+            || product_name.chars().any(char::is_control)
+        {
+            p.add(
+                "mypages.product_name",
+                "the product name must be 1 to 40 printable characters",
+            );
+        }
+        let mypages_issuer = self
+            .mypages
+            .issuer
+            .map(|i| i.trim_end_matches('/').to_owned())
+            .filter(|i| !i.is_empty());
+        if let Some(issuer) = &mypages_issuer
+            && let Err(message) = check_base_url(issuer)
+        {
+            p.add("mypages.issuer", message);
+        }
 
         let (Some(listen), Some(location), Some(durability), Some(key_algorithm), true) = (
             listen,
@@ -481,6 +518,10 @@ impl RawConfig {
             trusted_proxies,
             rate_limits,
             oidc_clients,
+            mypages: MyPagesConfig {
+                product_name,
+                issuer: mypages_issuer,
+            },
         })
     }
 }

@@ -288,3 +288,26 @@ fn the_order_lifetime_is_bounded() {
         );
     }
 }
+
+#[test]
+fn my_pages_product_name_and_issuer() {
+    let dir = folder_with(
+        "[mypages]\nproduct_name = \"SITHS eID\"\nissuer = \"https://idp.example.org/\"\n",
+    );
+    let config = load(dir.path(), &[], "EIDTESTMP1_").unwrap();
+    assert_eq!(config.mypages.product_name, "SITHS eID");
+    assert_eq!(
+        config.mypages.issuer.as_deref(),
+        Some("https://idp.example.org")
+    );
+    let dir = folder_with("");
+    let config = load(dir.path(), &[], "EIDTESTMP2_").unwrap();
+    assert_eq!(config.mypages.product_name, "eID");
+    assert_eq!(config.mypages.issuer, None);
+    let dir = folder_with("[mypages]\nproduct_name = \"\"\nissuer = \"ftp://x\"\n");
+    let e = load(dir.path(), &[], "EIDTESTMP3_")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("mypages.product_name"), "{e}");
+    assert!(e.contains("mypages.issuer"), "{e}");
+}

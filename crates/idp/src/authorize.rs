@@ -18,6 +18,7 @@ use crate::claims::{IdTokenClaims, subject};
 use crate::error::{AuthorizeError, ErrorCode, ErrorRedirect, OAuthError};
 use crate::jwt::{self, TYP_ID_TOKEN};
 use crate::params::{Params, append_query, b64url_decode, random_token, sha256};
+use crate::sessions::NewSession;
 use crate::{Backend, IdpError, Provider};
 
 /// A validated authorization request, kept by the HTTP layer while the person logs in (it
@@ -356,6 +357,30 @@ impl<S: Backend> Provider<S> {
         now: OffsetDateTime,
         rng: &mut R,
     ) -> Result<AuthorizationResponse, AuthorizeError> {
+        let session = self.session(Some(session_id), now).await?;
+        self.finish_with(request, session, now, rng).await
+    }
+
+    /// [`Self::finish_login`] with the session [`Self::create_session`] has just recorded
+    /// (in this request, at `now`): the same checks, without reading that session back.
+    pub async fn finish_new_login<R: CryptoRng + ?Sized>(
+        &self,
+        request: &AuthorizationRequest,
+        login: &NewSession,
+        now: OffsetDateTime,
+        rng: &mut R,
+    ) -> Result<AuthorizationResponse, AuthorizeError> {
+        let session = Some(login.session.clone()).filter(|s| s.is_live(now));
+        self.finish_with(request, session, now, rng).await
+    }
+
+    async fn finish_with<R: CryptoRng + ?Sized>(
+        &self,
+        request: &AuthorizationRequest,
+        session: Option<LoginSession>,
+        now: OffsetDateTime,
+        rng: &mut R,
+    ) -> Result<AuthorizationResponse, AuthorizeError> {
         let code = AuthCode(random_token(rng));
         let client = self
             .store
@@ -368,7 +393,6 @@ impl<S: Backend> Provider<S> {
                     .any(|r| redirect_matches(r, &request.redirect_uri))
             })
             .ok_or_else(|| local("the client or its redirect URI is no longer registered"))?;
-        let session = self.session(Some(session_id), now).await?;
         let session = session.filter(|s| {
             !(request.fresh_login && s.auth_time < request.received_at)
                 && request

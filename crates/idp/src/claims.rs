@@ -23,6 +23,11 @@ pub const CLAIM_ORG_NAME: &str = "https://id.oidc.se/claim/orgName";
 /// The organisation number claim.
 pub const CLAIM_ORG_NUMBER: &str = "https://id.oidc.se/claim/orgNumber";
 
+/// The card the login was made with (its card number), in ID and access tokens: My Pages
+/// marks that card and offers the signing-certificate fetch only for it. A property of the
+/// authentication, like `amr`, so it needs no scope.
+pub const CLAIM_CARD_NUMBER: &str = "eidCardNumber";
+
 /// Every claim the provider can issue (for discovery).
 pub const CLAIMS_SUPPORTED: &[&str] = &[
     "iss",
@@ -41,6 +46,7 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "employeeHsaId",
     CLAIM_ORG_NAME,
     CLAIM_ORG_NUMBER,
+    CLAIM_CARD_NUMBER,
 ];
 
 /// The opaque, stable subject of a person.
@@ -96,6 +102,10 @@ pub(crate) struct AccessTokenClaims {
     pub(crate) jti: String,
     pub(crate) acr: String,
     pub(crate) amr: Vec<String>,
+    /// The login's card ([`CLAIM_CARD_NUMBER`]) and, with `profile`, `employeeHsaId`
+    /// (RFC 9068 §2.2.2 identity claims, for the API to find the person).
+    #[serde(flatten)]
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// `at_hash`: base64url of the left half of SHA-256 over the access token (ES256, RS256).

@@ -1,10 +1,14 @@
-//! Compact JWS for ID tokens and access tokens, through the `jsonwebtoken` crate on its
-//! aws-lc-rs backend (one crypto backend in the workspace).
+//! Compact JWS for ID tokens and access tokens, on aws-lc-rs (one crypto backend in the
+//! workspace). Signing uses the key pairs parsed once when the key set is loaded
+//! (`jsonwebtoken::encode` would parse and check the PKCS#8 again for every token);
+//! verification goes through the `jsonwebtoken` crate on its aws-lc-rs backend.
 //!
 //! `jsonwebtoken` checks signatures, algorithm, issuer and audience; it reads the wall clock
 //! for `exp`/`nbf`, so those checks are switched off here and done by the callers against
 //! the `now` they were given (time is an input). Tokens are never logged.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,20 +30,31 @@ fn algorithm(alg: SigningAlg) -> Algorithm {
     }
 }
 
-/// Signs `claims` with `key` (which must be able to sign), with `kid` and `typ` headers.
+/// Signs `claims` with `key` (which must be able to sign), with `kid` and `typ` headers: a
+/// compact JWS, `b64url(header) . b64url(claims) . b64url(signature)`. The key pair was
+/// parsed when the key set was loaded, so signing costs one signature.
 pub(crate) fn sign<T: Serialize>(
     key: &LoadedKey,
     typ: &str,
     claims: &T,
 ) -> Result<String, IdpError> {
-    let encoding = key
-        .encoding
+    let signing = key
+        .signing
         .as_ref()
         .ok_or(IdpError::NoSigningKey(key.alg.as_str()))?;
     let mut header = Header::new(algorithm(key.alg));
     header.kid = Some(key.kid.clone());
     header.typ = Some(typ.into());
-    jsonwebtoken::encode(&header, claims, encoding).map_err(|_| IdpError::Crypto("JWT signing"))
+    let header = serde_json::to_vec(&header).map_err(|_| IdpError::Crypto("JWT header"))?;
+    let claims = serde_json::to_vec(claims).map_err(|_| IdpError::Crypto("JWT claims"))?;
+    let mut jws = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 100);
+    URL_SAFE_NO_PAD.encode_string(&header, &mut jws);
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(&claims, &mut jws);
+    let signature = signing.sign(jws.as_bytes())?;
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
+    Ok(jws)
 }
 
 /// Why a token did not verify (kept internal; callers map to an RFC error).

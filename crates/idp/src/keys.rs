@@ -15,12 +15,15 @@ use std::sync::Arc;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256,
+};
 use eid_store::AuditEvent;
 use eid_store::oidc::{KeyState, SigningAlg, SigningKeyRecord};
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{DecodingKey, EncodingKey};
 use rand::CryptoRng;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -36,11 +39,39 @@ const FORMAT_V1: u8 = 1;
 pub(crate) struct LoadedKey {
     pub(crate) kid: String,
     pub(crate) alg: SigningAlg,
-    /// Present unless the key is retired (it will never sign again).
-    pub(crate) encoding: Option<EncodingKey>,
+    /// Present unless the key is retired (it will never sign again). Parsed once when the
+    /// key set is loaded, not per token.
+    pub(crate) signing: Option<SigningKey>,
     pub(crate) decoding: DecodingKey,
     pub(crate) jwk: serde_json::Value,
     pub(crate) record: SigningKeyRecord,
+}
+
+/// A decrypted private key, parsed (and checked against its public key) once.
+pub(crate) enum SigningKey {
+    /// P-256, signing fixed-length `r || s` as JWS wants.
+    Es256(EcdsaKeyPair),
+    /// RSA, signing RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256(aws_lc_rs::rsa::KeyPair),
+}
+
+impl SigningKey {
+    /// The JWS signature of `message`.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IdpError> {
+        let rng = SystemRandom::new();
+        match self {
+            Self::Es256(pair) => pair
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| IdpError::Crypto("JWT signing")),
+            Self::Rs256(pair) => {
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
+                    .map_err(|_| IdpError::Crypto("JWT signing"))?;
+                Ok(signature)
+            }
+        }
+    }
 }
 
 /// The keys loaded at one instant.
@@ -55,7 +86,7 @@ impl KeySet {
         self.keys
             .iter()
             .filter(|k| {
-                k.alg == alg && k.encoding.is_some() && k.record.state_at(now) == KeyState::Active
+                k.alg == alg && k.signing.is_some() && k.record.state_at(now) == KeyState::Active
             })
             .max_by_key(|k| k.record.active_from)
     }
@@ -196,43 +227,6 @@ pub(crate) fn decrypt(
     Ok(Zeroizing::new(plain.to_vec()))
 }
 
-/// One DER element: (tag, content, rest).
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (jsonwebtoken's aws-lc
-/// backend signs RS256 with a PKCS#1 key; we store PKCS#8 like every other key).
-fn pkcs1_of_pkcs8(pkcs8: &[u8]) -> Option<&[u8]> {
-    let (0x30, info, _) = der_element(pkcs8)? else {
-        return None;
-    };
-    let (0x02, _, rest) = der_element(info)? else {
-        return None;
-    };
-    let (0x30, _, rest) = der_element(rest)? else {
-        return None;
-    };
-    let (0x04, key, _) = der_element(rest)? else {
-        return None;
-    };
-    Some(key)
-}
-
 /// Loads a record: its public key always, its private key unless it is retired at `now`.
 fn load(
     kek: &KeyEncryptionKey,
@@ -248,14 +242,18 @@ fn load(
     let jwk: Jwk =
         serde_json::from_value(jwk_value.clone()).map_err(|_| bad("public JWK is invalid"))?;
     let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| bad("public JWK is unusable"))?;
-    let encoding = match record.state_at(now) {
+    let signing = match record.state_at(now) {
         KeyState::Retired | KeyState::Deleted => None,
         KeyState::Next | KeyState::Active => {
             let pkcs8 = decrypt(kek, &record)?;
             Some(match record.alg {
-                SigningAlg::ES256 => EncodingKey::from_ec_der(&pkcs8),
-                SigningAlg::RS256 => EncodingKey::from_rsa_der(
-                    pkcs1_of_pkcs8(&pkcs8).ok_or_else(|| bad("private key is not PKCS#8"))?,
+                SigningAlg::ES256 => SigningKey::Es256(
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
+                        .map_err(|_| bad("private key is not a P-256 PKCS#8"))?,
+                ),
+                SigningAlg::RS256 => SigningKey::Rs256(
+                    aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8)
+                        .map_err(|_| bad("private key is not an RSA PKCS#8"))?,
                 ),
             })
         }
@@ -263,7 +261,7 @@ fn load(
     Ok(LoadedKey {
         kid: record.kid.clone(),
         alg: record.alg,
-        encoding,
+        signing,
         decoding,
         jwk: jwk_value,
         record,
@@ -434,7 +432,7 @@ mod tests {
         for alg in [SigningAlg::ES256, SigningAlg::RS256] {
             let record = generate(alg, &kek, T, T, &mut rng).unwrap();
             let loaded = load(&kek, record.clone(), T).unwrap();
-            assert!(loaded.encoding.is_some());
+            assert!(loaded.signing.is_some());
             assert_eq!(loaded.jwk["kid"], json!(record.kid));
             assert!(loaded.jwk.get("d").is_none());
             let other = KeyEncryptionKey::generate(&mut rng);

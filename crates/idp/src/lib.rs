@@ -42,7 +42,9 @@ use aws_lc_rs::hmac;
 use eid_store::{OidcStore, Store};
 
 pub use authorize::{AuthCode, AuthorizationRequest, AuthorizationResponse, AuthorizeOutcome};
-pub use claims::{ACR_LOA3, AMR_CARD, CLAIM_ORG_NAME, CLAIM_ORG_NUMBER, CLAIMS_SUPPORTED};
+pub use claims::{
+    ACR_LOA3, AMR_CARD, CLAIM_CARD_NUMBER, CLAIM_ORG_NAME, CLAIM_ORG_NUMBER, CLAIMS_SUPPORTED,
+};
 pub use clients::{ClientSecret, ClientSpec, secret_hash};
 pub use config::{
     Endpoints, KeyEncryptionKey, MAX_ACCESS_TOKEN_TTL, MAX_LEEWAY, ProviderConfig, SubjectSecret,

@@ -59,16 +59,21 @@ impl<S: Backend> Provider<S> {
         rng: &mut R,
     ) -> Result<NewSession, IdpError> {
         let id = SessionId(random_token(rng));
-        let person = self
-            .store
-            .person(hsa_id)
-            .await?
-            .ok_or(IdpError::NotFound("no such person"))?;
-        let card = self
-            .store
-            .card(card_number)
-            .await?
-            .ok_or(IdpError::NotFound("no such card"))?;
+        // The card and its holder in one read (both from the store, every time).
+        let (card, person) = match self.store.card_with_holder(card_number).await? {
+            Some((card, Some(holder))) if holder.hsa_id == hsa_id => (card, holder),
+            // Not this person's card, or no card: the same answers as reading the person
+            // first and then the card.
+            found => {
+                let person = self
+                    .store
+                    .person(hsa_id)
+                    .await?
+                    .ok_or(IdpError::NotFound("no such person"))?;
+                let (card, _) = found.ok_or(IdpError::NotFound("no such card"))?;
+                (card, person)
+            }
+        };
         if !person.active || card.holder != person.hsa_id || card.state != CardState::Active {
             return Err(IdpError::Config("the person or card may not log in".into()));
         }

@@ -16,7 +16,9 @@ use serde::Serialize;
 use serde_json::{Map, json};
 use time::OffsetDateTime;
 
-use crate::claims::{AccessTokenClaims, IdTokenClaims, at_hash, profile, subject};
+use crate::claims::{
+    AccessTokenClaims, CLAIM_CARD_NUMBER, IdTokenClaims, at_hash, profile, subject,
+};
 use crate::error::{ErrorCode, TokenError};
 use crate::jwt::{self, TYP_ACCESS_TOKEN, TYP_ID_TOKEN};
 use crate::params::{Params, b64url, random_id, sha256};
@@ -110,9 +112,11 @@ impl<S: Backend> Provider<S> {
             subject: grant.to_owned(),
             details: json!({ "reason": "authorization code used twice" }),
         };
-        let record = self
+        // The code and its session in one read; the person (and organisation) in another,
+        // below. Each is read from the store for this request.
+        let (record, session) = self
             .store
-            .code(&code_sha256)
+            .code_with_session(&code_sha256)
             .await
             .map_err(IdpError::from)?
             .ok_or_else(|| grant_error("unknown code"))?;
@@ -156,20 +160,16 @@ impl<S: Backend> Provider<S> {
             (None, Some(_)) => return Err(grant_error("no code_challenge was sent for this code")),
             (None, None) => {}
         }
-        let session = self
-            .store
-            .session(&record.session_sha256)
-            .await
-            .map_err(IdpError::from)?;
+        let card_number = session.as_ref().map(|s| s.card_number.clone());
         if !session.is_some_and(|s| s.is_live(now)) {
             return Err(grant_error("the login session has ended"));
         }
-        let person = self
+        let (person, org) = self
             .store
-            .person(&record.hsa_id)
+            .person_with_organisation(&record.hsa_id)
             .await
             .map_err(IdpError::from)?
-            .filter(|p| p.active)
+            .filter(|(p, _)| p.active)
             .ok_or_else(|| grant_error("the person may no longer log in"))?;
         let redeemed = self
             .store
@@ -189,6 +189,14 @@ impl<S: Backend> Provider<S> {
 
         let sub = subject(&self.subject_key, &record.hsa_id);
         let scopes: Vec<&str> = record.scope.split(' ').collect();
+        let mut login_claims = Map::new();
+        if let Some(card) = &card_number {
+            login_claims.insert(CLAIM_CARD_NUMBER.into(), json!(card));
+        }
+        let mut access_extra = login_claims.clone();
+        if scopes.contains(&"profile") {
+            access_extra.insert("employeeHsaId".into(), json!(person.hsa_id));
+        }
         let audiences: Vec<&str> = scopes
             .iter()
             .copied()
@@ -211,6 +219,7 @@ impl<S: Backend> Provider<S> {
             jti: grant.access_jti.clone(),
             acr: record.acr.clone(),
             amr: record.amr.clone(),
+            extra: access_extra,
         };
         let (keys, kid) = self.signer(self.config.default_alg, now).await?;
         let key = keys
@@ -218,16 +227,12 @@ impl<S: Backend> Provider<S> {
             .ok_or(IdpError::NoSigningKey(self.config.default_alg.as_str()))?;
         let access_token = jwt::sign(key, TYP_ACCESS_TOKEN, &access)?;
 
-        let extra = if scopes.contains(&"profile") {
-            let org = self
-                .store
-                .organisation(&person.org_number)
-                .await
-                .map_err(IdpError::from)?;
+        let mut extra = if scopes.contains(&"profile") {
             profile(&person, org.as_ref())
         } else {
             Map::new()
         };
+        extra.extend(login_claims);
         let id = IdTokenClaims {
             iss: self.config.issuer.clone(),
             sub,

@@ -12,13 +12,13 @@ use eid_protocol::{
     LaunchLink, OrderKind, ToBeSigned,
 };
 use eid_store::orders::{OrderRecord, OrderSignature, OrderState, OrderStore, SignOrder};
-use eid_store::{CardState, Store, StoreError};
+use eid_store::{CardState, EnrollStore, Store, StoreError};
 
 use crate::engine::event;
 use crate::tokens::{sha256, token};
 use crate::{OrderError, Orders};
 
-impl<S: Store + OrderStore + 'static> Orders<S> {
+impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
     /// The app fetches the order with its one-time autostart token (once; while pending and
     /// unexpired). Returns the order as the app shows and signs it, and the app's token for
     /// the order's later calls. The hint becomes `started`.
@@ -164,6 +164,16 @@ impl<S: Store + OrderStore + 'static> Orders<S> {
             return Err(OrderError::BadSignature);
         }
 
+        // An enrollment: the RA step, committed before the order is signed (a certificate
+        // issued for an order that then cannot be signed is still the key's, resumable).
+        let issued = match (kind, approved_key) {
+            (OrderKind::EnrollSign, Some(key)) => Some(
+                self.enroll(&order, &signer, completion, key, now, rng)
+                    .await?,
+            ),
+            _ => None,
+        };
+
         let secret = token(rng);
         let hsa_id = signer.person.hsa_id.clone();
         let card = signer.card.card_number.clone();
@@ -221,11 +231,15 @@ impl<S: Store + OrderStore + 'static> Orders<S> {
                 "{}{separator}orderRef={}&secret={secret}",
                 order.return_url, order.order_ref
             ),
+            certificate: issued.map(|c| c.der),
         })
     }
 
     /// The order fetched with this app token.
-    async fn app_order_record(&self, app_token: &str) -> Result<OrderRecord, OrderError> {
+    pub(crate) async fn app_order_record(
+        &self,
+        app_token: &str,
+    ) -> Result<OrderRecord, OrderError> {
         if !LaunchLink::token_is_well_formed(app_token) {
             return Err(OrderError::TokenRefused);
         }

@@ -20,6 +20,9 @@ pub struct OrderConfig {
     pub failed_kept: Duration,
     /// How long a browser session of the order flow lives (default 1 hour).
     pub browser_session_lifetime: Duration,
+    /// The clients that may start `enrollSign` orders (fetch a signing certificate):
+    /// default `["mypages"]`, My Pages only.
+    pub enroll_clients: Vec<String>,
 }
 
 impl OrderConfig {
@@ -31,6 +34,7 @@ impl OrderConfig {
             complete_kept: Duration::minutes(3),
             failed_kept: Duration::minutes(5),
             browser_session_lifetime: Duration::hours(1),
+            enroll_clients: vec!["mypages".to_owned()],
         }
     }
 

@@ -78,6 +78,8 @@ pub struct Orders<S> {
     pub(crate) store: Arc<S>,
     pub(crate) ca: Arc<CertificateAuthority>,
     pub(crate) config: OrderConfig,
+    /// The card master key, for the management-key responses of `enrollSign` orders.
+    pub(crate) card_master: Option<Arc<eid_pki::CardMasterKey>>,
 }
 
 impl<S: Store + OrderStore + 'static> Orders<S> {
@@ -88,7 +90,19 @@ impl<S: Store + OrderStore + 'static> Orders<S> {
         config: OrderConfig,
     ) -> Result<Self, OrderError> {
         config.check()?;
-        Ok(Self { store, ca, config })
+        Ok(Self {
+            store,
+            ca,
+            config,
+            card_master: None,
+        })
+    }
+
+    /// The engine with the card master key, from which it answers the management-key
+    /// challenges of the cards of `enrollSign` orders (without it, it answers none).
+    pub fn with_card_master(mut self, master: Arc<eid_pki::CardMasterKey>) -> Self {
+        self.card_master = Some(master);
+        self
     }
 
     /// The configuration in force.
@@ -197,6 +211,9 @@ impl<S: Store + OrderStore + 'static> Orders<S> {
         match (order.kind, &order.card_number) {
             (OrderKind::Auth, None) => Ok(()),
             (OrderKind::Auth, Some(_)) => invalid("a login order is not for a particular card"),
+            (OrderKind::EnrollSign, _) if !self.config.enroll_clients.contains(&r.client_id) => {
+                invalid("a signing certificate is fetched only from My Pages")
+            }
             (OrderKind::EnrollSign, None) => invalid("an enrollSign order needs a card number"),
             (OrderKind::EnrollSign, Some(number)) => {
                 let usable = self.store.card(number).await?.is_some_and(|c| {
@@ -229,20 +246,24 @@ impl<S: Store + OrderStore + 'static> Orders<S> {
         now: OffsetDateTime,
     ) -> Result<CollectResponse, OrderError> {
         let order = self.own_order(order_ref, browser_session, now).await?;
-        let (status, hint) = match order.state {
-            OrderState::Complete => return self.completed(&order).await,
-            OrderState::Failed => (OrderStatus::Failed, HintCode::parse(&order.hint)),
-            OrderState::Pending if now >= order.expires_at => {
-                (OrderStatus::Failed, HintCode::ExpiredTransaction)
-            }
-            OrderState::Pending => (OrderStatus::Pending, HintCode::parse(&order.hint)),
-        };
-        Ok(CollectResponse {
-            order_ref: order.order_ref,
-            status,
-            hint_code: Some(hint),
-            completion_data: None,
-        })
+        match order.state {
+            OrderState::Complete => self.completed(&order).await,
+            _ => Ok(status_of(order, now)),
+        }
+    }
+
+    /// [`Self::collect`] without the completion data: the state and hint only, for a
+    /// caller that does not show who signed (the waiting page's poll). Same checks, one
+    /// store read fewer for a complete order (the signer's person record).
+    #[tracing::instrument(skip_all, fields(order = %order_ref))]
+    pub async fn collect_status(
+        &self,
+        order_ref: &str,
+        browser_session: &str,
+        now: OffsetDateTime,
+    ) -> Result<CollectResponse, OrderError> {
+        let order = self.own_order(order_ref, browser_session, now).await?;
+        Ok(status_of(order, now))
     }
 
     /// Cancels a pending order of this browser session (hint `cancelled`).
@@ -397,6 +418,31 @@ impl<S: Store + OrderStore + 'static> Orders<S> {
                 &audit,
             )
             .await?)
+    }
+}
+
+/// The state and hint of an order for `collect`, without completion data.
+fn status_of(order: OrderRecord, now: OffsetDateTime) -> CollectResponse {
+    let (status, hint) = match order.state {
+        OrderState::Complete => {
+            return CollectResponse {
+                order_ref: order.order_ref,
+                status: OrderStatus::Complete,
+                hint_code: None,
+                completion_data: None,
+            };
+        }
+        OrderState::Failed => (OrderStatus::Failed, HintCode::parse(&order.hint)),
+        OrderState::Pending if now >= order.expires_at => {
+            (OrderStatus::Failed, HintCode::ExpiredTransaction)
+        }
+        OrderState::Pending => (OrderStatus::Pending, HintCode::parse(&order.hint)),
+    };
+    CollectResponse {
+        order_ref: order.order_ref,
+        status,
+        hint_code: Some(hint),
+        completion_data: None,
     }
 }
 

@@ -66,6 +66,22 @@ pub enum OrderError {
     /// the order (a relayed order). The order failed with `startFailed`.
     #[error("the order was started in another browser session; it has been stopped")]
     Relayed,
+    /// Another `enrollSign` order holds the card (one fetch per card at a time). This
+    /// order failed with `alreadyInProgress`.
+    #[error("another fetch for this card is already in progress")]
+    AlreadyInProgress,
+    /// The signing certificate was not issued (request, key, attestation or policy); the
+    /// reason in plain words. The order failed with `certificateErr`.
+    #[error("the signing certificate was refused: {details}")]
+    EnrollmentRefused {
+        /// A stable name of the refusal ([`eid_pki::EnrollError::reason`]).
+        reason: &'static str,
+        /// The reason in plain words.
+        details: String,
+    },
+    /// No management-key response for this order (its budget is spent).
+    #[error("no management-key response: {0}")]
+    ManagementRefused(String),
     /// The to-be-signed structure could not be built (an inconsistent stored order).
     #[error("the to-be-signed structure: {0}")]
     Protocol(#[from] ProtocolError),

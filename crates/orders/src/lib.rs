@@ -4,8 +4,12 @@
 //! completion (the card's authentication certificate and its signature over the canonical
 //! [`ToBeSigned`](eid_protocol::ToBeSigned) bytes rebuilt from the stored order), and
 //! completes an order only when the browser session that started it returns with the
-//! one-time return secret (relay protection). Pages collect and cancel. The protocol end to
-//! end is in `docs/protocol.md`.
+//! one-time return secret (relay protection). Pages collect and cancel. For a
+//! signing-certificate fetch (`enrollSign`, `enroll.rs`) it also answers the card's
+//! management-key challenges relayed by the app (one fetch per card at a time, counted and
+//! audited), runs the RA step when the completion's PIN1 approval verified
+//! ([`eid_pki::enroll_signing_key`]) and records the app's confirmation that the
+//! certificate is on the card. The protocol end to end is in `docs/protocol.md`.
 //!
 //! What this crate must never do:
 //! - know HTTP: handlers extract input, call [`Orders`], map the result;
@@ -20,10 +24,12 @@
 mod app;
 mod config;
 mod engine;
+mod enroll;
 mod error;
 mod tokens;
 
 pub use config::OrderConfig;
 pub use engine::{NewOrder, Orders, Requester, SessionId};
+pub use enroll::MANAGEMENT_RESPONSES_PER_ORDER;
 pub use error::OrderError;
 pub use tokens::sha256;

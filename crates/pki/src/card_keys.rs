@@ -39,7 +39,9 @@ pub enum CardKeyError {
     Random,
 }
 
-/// The master key from which every card's management key is diversified.
+/// The master key from which every card's management key is diversified. A clone is
+/// another zeroizing copy (for the server's state and its order engine).
+#[derive(Clone)]
 pub struct CardMasterKey(Zeroizing<[u8; MASTER_LEN]>);
 
 impl fmt::Debug for CardMasterKey {
@@ -97,6 +99,19 @@ impl CardMasterKey {
         self.derive(MANAGEMENT_SALT, card_number)
     }
 
+    /// The answer to card `card_number`'s management-key challenge: AES-128-ECB of the
+    /// 16-byte challenge under the card's diversified key (what the eID app relays to the
+    /// card, `docs/card.md` "Security rules"). The key itself never leaves this type.
+    /// `None` only if the AES implementation fails, which it does not for one block.
+    pub fn management_response(&self, card_number: &str, challenge: &[u8; 16]) -> Option<[u8; 16]> {
+        use aws_lc_rs::cipher::{AES_128, EncryptingKey, UnboundCipherKey};
+        let key = self.management_key(card_number);
+        let mut block = *challenge;
+        let key = UnboundCipherKey::new(&AES_128, &key[..]).ok()?;
+        EncryptingKey::ecb(key).ok()?.encrypt(&mut block).ok()?;
+        Some(block)
+    }
+
     /// The 8-digit PUK of one-PIN card `card_number`, which only the ID administrator uses.
     pub fn one_pin_puk(&self, card_number: &str) -> Zeroizing<String> {
         let bytes = self.derive::<8>(PUK_SALT, card_number);
@@ -122,6 +137,27 @@ mod tests {
         assert_eq!(*puk, *master.one_pin_puk("9752000001"));
         let other = CardMasterKey::generate().unwrap();
         assert_ne!(*a, *other.management_key("9752000001"));
+    }
+
+    #[test]
+    fn the_management_response_is_aes_128_ecb_under_the_card_key() {
+        use aws_lc_rs::cipher::{AES_128, DecryptingKey, UnboundCipherKey};
+        let master = CardMasterKey::generate().unwrap();
+        let challenge = [7u8; 16];
+        let response = master
+            .management_response("9752000001", &challenge)
+            .unwrap();
+        assert_ne!(response, challenge);
+        assert_ne!(
+            Some(response),
+            master.management_response("9752000002", &challenge)
+        );
+        let key = master.management_key("9752000001");
+        let key = DecryptingKey::ecb(UnboundCipherKey::new(&AES_128, &key[..]).unwrap()).unwrap();
+        let mut block = response;
+        key.decrypt(&mut block, aws_lc_rs::cipher::DecryptionContext::None)
+            .unwrap();
+        assert_eq!(block, challenge);
     }
 
     #[test]

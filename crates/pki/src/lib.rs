@@ -22,10 +22,12 @@
 
 mod algorithm;
 mod asn1;
+mod attestation;
 mod ca;
 mod card_keys;
 mod crl;
 mod csr;
+mod enroll;
 mod file_signer;
 mod issue;
 pub mod ocsp;
@@ -36,10 +38,12 @@ mod signer;
 mod validate;
 
 pub use algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
+pub use attestation::{AttestationError, AttestedKey, verify_signing_key_attestation};
 pub use ca::{CaError, CaNames, CertificateAuthority, NewCa, create_ca};
 pub use card_keys::{CardKeyError, CardMasterKey};
 pub use crl::{CrlError, RevokedEntry};
 pub use csr::{Csr, CsrError, PublicKeyKind};
+pub use enroll::{EnrollError, Enrolled, SigningEnrollment, enroll_signing_key};
 pub use file_signer::FileSigner;
 pub use issue::{IssueError, IssueRequest, Issued, issue, issue_attestation};
 pub use profile::{Profile, SubjectError};

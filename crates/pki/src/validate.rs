@@ -118,23 +118,25 @@ pub async fn validate_authentication_certificate(
 ) -> Result<ValidAuthentication, ValidationError> {
     let (serial, point) = check_certificate(ca, der, now)?;
 
-    let record = store
-        .certificate(&serial)
+    // The certificate, its card and its person in one read, from the store, every time:
+    // revocation and deactivation count from the next check on.
+    let subject = store
+        .certificate_with_subject(&serial)
         .await?
-        .filter(|r| r.der == der)
+        .filter(|s| s.certificate.der == der)
         .ok_or(ValidationError::Unknown)?;
+    let record = subject.certificate;
     if record.kind != CertKind::Authentication {
         return Err(ValidationError::NotAuthentication(record.kind));
     }
     if record.status != CertStatus::Valid {
         return Err(ValidationError::Revoked(record.serial));
     }
-    let (Some(card_number), Some(hsa_id)) = (&record.card_number, &record.hsa_id) else {
+    let (Some(_), Some(hsa_id)) = (&record.card_number, &record.hsa_id) else {
         return Err(ValidationError::UnknownCard);
     };
-    let card = store
-        .card(card_number)
-        .await?
+    let card = subject
+        .card
         .filter(|c| &c.holder == hsa_id)
         .ok_or(ValidationError::UnknownCard)?;
     let state = match card.state {
@@ -148,10 +150,7 @@ pub async fn validate_authentication_certificate(
             state,
         });
     }
-    let person = store
-        .person(hsa_id)
-        .await?
-        .ok_or(ValidationError::UnknownPerson)?;
+    let person = subject.person.ok_or(ValidationError::UnknownPerson)?;
     if !person.active {
         return Err(ValidationError::PersonInactive(person.hsa_id));
     }

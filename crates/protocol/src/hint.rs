@@ -44,6 +44,9 @@ pub enum HintCode {
     /// A card other than the one the order is for (pending, or failed when the server
     /// finds it at completion).
     WrongCard,
+    /// Failed: another signing-certificate fetch for the same card was already in progress
+    /// (set by the server; the other fetch goes on).
+    AlreadyInProgress,
     /// A code this version does not know; the string as received.
     Unknown(String),
 }
@@ -66,6 +69,7 @@ impl HintCode {
             Self::CardNotActivated => "cardNotActivated",
             Self::NoCardReader => "noCardReader",
             Self::WrongCard => "wrongCard",
+            Self::AlreadyInProgress => "alreadyInProgress",
             Self::Unknown(s) => s,
         }
     }
@@ -87,6 +91,7 @@ impl HintCode {
             "cardNotActivated" => Self::CardNotActivated,
             "noCardReader" => Self::NoCardReader,
             "wrongCard" => Self::WrongCard,
+            "alreadyInProgress" => Self::AlreadyInProgress,
             other => Self::Unknown(other.to_owned()),
         }
     }
@@ -132,7 +137,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // Tests.
     use super::*;
 
-    const KNOWN: [HintCode; 14] = [
+    const KNOWN: [HintCode; 15] = [
         HintCode::OutstandingTransaction,
         HintCode::NoClient,
         HintCode::Started,
@@ -147,6 +152,7 @@ mod tests {
         HintCode::CardNotActivated,
         HintCode::NoCardReader,
         HintCode::WrongCard,
+        HintCode::AlreadyInProgress,
     ];
 
     #[test]
@@ -161,12 +167,9 @@ mod tests {
 
     #[test]
     fn unknown_codes_are_kept_not_refused() {
-        let code: HintCode = serde_json::from_str("\"alreadyInProgress\"").unwrap();
-        assert_eq!(code, HintCode::Unknown("alreadyInProgress".into()));
-        assert_eq!(
-            serde_json::to_string(&code).unwrap(),
-            "\"alreadyInProgress\""
-        );
+        let code: HintCode = serde_json::from_str("\"somethingNew\"").unwrap();
+        assert_eq!(code, HintCode::Unknown("somethingNew".into()));
+        assert_eq!(serde_json::to_string(&code).unwrap(), "\"somethingNew\"");
         assert_eq!(code.app_report(), None);
         // Case matters on the wire: another spelling is another (unknown) code.
         assert_eq!(

@@ -217,6 +217,10 @@ pub struct AppCompletion {
         with = "crate::b64::option"
     )]
     pub new_public_key: Option<Vec<u8>>,
+    /// For an `enrollSign` order: the certificate request and the card's attestation of
+    /// the new key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment: Option<crate::EnrollmentEvidence>,
 }
 
 /// The answer to a completion: where the app sends the browser.
@@ -224,7 +228,18 @@ pub struct AppCompletion {
 #[serde(rename_all = "camelCase")]
 pub struct AppCompleteResponse {
     /// The return URL with the order reference and the one-time return secret appended.
+    /// For an `enrollSign` order the app opens it only after it has written the
+    /// certificate to the card and confirmed the delivery.
     pub return_url: String,
+    /// For an `enrollSign` order: the signing certificate (DER) of the approved key,
+    /// committed before it was returned; the same certificate again when the key already
+    /// had one (a resumed fetch).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::b64::option"
+    )]
+    pub certificate: Option<Vec<u8>>,
 }
 
 #[cfg(test)]
@@ -366,6 +381,7 @@ mod tests {
             signature: vec![1, 2, 3],
             certificate: vec![0x30, 0x00],
             new_public_key: None,
+            enrollment: None,
         };
         let json = serde_json::to_value(&completion).unwrap();
         assert_eq!(json, json!({"signature": "AQID", "certificate": "MAA="}));

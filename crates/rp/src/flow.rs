@@ -49,6 +49,9 @@ impl std::fmt::Debug for ClientConfig {
 /// Optional authorization request parameters (OpenID Connect Core §3.1.2.1).
 #[derive(Clone, Debug, Default)]
 pub struct LoginOptions {
+    /// `response_mode`: `query` is the code flow's default (OAuth 2.0 Multiple Response
+    /// Types §2.1); some providers and profiles want it said.
+    pub response_mode: Option<String>,
     pub prompt: Option<String>,
     pub max_age: Option<u64>,
     pub login_hint: Option<String>,
@@ -239,6 +242,7 @@ impl RelyingParty {
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
         for (name, value) in [
+            ("response_mode", &options.response_mode),
             ("prompt", &options.prompt),
             ("max_age", &max_age),
             ("login_hint", &options.login_hint),

@@ -107,6 +107,11 @@ fn order_parts(e: &OrderError) -> (StatusCode, &'static str, bool) {
         OrderError::WrongCard { .. } => (StatusCode::BAD_REQUEST, "wrongCard", false),
         OrderError::ReturnRefused => (StatusCode::BAD_REQUEST, "returnRefused", false),
         OrderError::Relayed => (StatusCode::FORBIDDEN, "startFailed", false),
+        OrderError::AlreadyInProgress => (StatusCode::CONFLICT, "alreadyInProgress", false),
+        OrderError::EnrollmentRefused { .. } => {
+            (StatusCode::BAD_REQUEST, "enrollmentRefused", false)
+        }
+        OrderError::ManagementRefused(_) => (StatusCode::FORBIDDEN, "managementRefused", false),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internalError", true),
     }
 }
@@ -179,7 +184,11 @@ impl IntoResponse for ServerError {
                 } else {
                     e.to_string()
                 };
-                (code, Json(json!({ "errorCode": name, "details": details }))).into_response()
+                let mut body = json!({ "errorCode": name, "details": details });
+                if let OrderError::EnrollmentRefused { reason, .. } = &e {
+                    body["reason"] = json!(reason);
+                }
+                (code, Json(body)).into_response()
             }
             Self::OrderPage(e) => {
                 let (code, _, internal) = order_parts(&e);
@@ -331,5 +340,16 @@ mod tests {
         let store = eid_store::StoreError::Corrupt("x".into());
         assert_eq!(parts(OrderError::Store(store).into()).0, 500);
         assert_eq!(parts(ServerError::PageRefused("csrf")).0, 400);
+        // The enrollment refusals.
+        assert_eq!(parts(OrderError::AlreadyInProgress.into()).0, 409);
+        assert_eq!(
+            parts(OrderError::ManagementRefused("spent".into()).into()).0,
+            403
+        );
+        let refused = OrderError::EnrollmentRefused {
+            reason: "notEntitled",
+            details: "not entitled".into(),
+        };
+        assert_eq!(parts(refused.into()).0, 400);
     }
 }

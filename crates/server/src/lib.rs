@@ -18,13 +18,15 @@
 //! | `POST /orders/collect`, `POST /orders/cancel` | JSON for the page: `{"orderRef": …}`, browser-session cookie and `X-CSRF-Token` header |
 //! | `POST /app/v1/order` | the eID app fetches the order: `{"autoStartToken": …}` → `AppFetchResponse` |
 //! | `POST /app/v1/report`, `POST /app/v1/complete` | the app, with `Authorization: Bearer <appToken>`: `AppReport` / `AppCompletion` → `{}` / `AppCompleteResponse` |
+//! | `POST /app/v1/enroll/management`, `POST /app/v1/enroll/delivered` | an `enrollSign` order's relayed management-key challenge → response, and the confirmation that the signing certificate is on the card (`docs/protocol.md`, "Fetching a signing certificate") |
 //! | `GET /login/return` | the order's return URL: the browser comes back with `orderRef` and `secret` |
 //! | `GET /static/login.js` | the login page's script (the CSP forbids inline script) |
+//! | `/mypages…`, `GET /static/eid.css` | My Pages and its API (`mypages` module, `docs/mypages.md`) |
 //!
 //! # State and the pending authorization request
 //!
 //! The server is generic over the store through [`ServerStore`] (`Store + OrderStore +
-//! OidcStore`): SQLite now, PostgreSQL later, nothing else changes. The server keeps no state
+//! EnrollStore + OidcStore + PortalStore`): SQLite now, PostgreSQL later, nothing else changes. The server keeps no state
 //! of its own between requests, so any node can answer any step: the pending authorization
 //! request (which holds no secret) travels in the login page's form and then in a cookie,
 //! both MAC'ed (HMAC-SHA256 with a key derived from the key-encryption key, bound to the
@@ -36,15 +38,18 @@
 //! `__Host-eid-browser` (the order flow's browser session), `__Host-eid-pending` (the MAC'ed
 //! pending request of the order in progress), `__Host-eid-sso` (the login session of the
 //! identity provider). A new login page opens a new browser session (one login per browser
-//! at a time).
+//! at a time). My Pages adds `__Host-eid-mypages` (its session), `__Host-eid-mypages-login`
+//! (its sealed pending login) and `__Host-eid-lang` (the language switch).
 
 mod app;
+mod enroll;
 mod error;
 pub mod headers;
 mod health;
 mod html;
 mod limits;
 mod login;
+mod mypages;
 mod oidc;
 mod setup;
 
@@ -56,9 +61,11 @@ use axum::Router;
 use eid_clock::Clock;
 use eid_idp::Provider;
 use eid_orders::Orders;
+use eid_portal::Portal;
 use eid_store::Store;
 use eid_store::oidc::OidcStore;
 use eid_store::orders::OrderStore;
+use eid_store::portal::PortalStore;
 use tokio::net::TcpListener;
 
 pub use error::ServerError;
@@ -69,9 +76,15 @@ pub use setup::{
 };
 
 /// Everything the server needs of a store.
-pub trait ServerStore: Store + OrderStore + OidcStore + 'static {}
+pub trait ServerStore:
+    Store + OrderStore + eid_store::EnrollStore + OidcStore + PortalStore + 'static
+{
+}
 
-impl<T: Store + OrderStore + OidcStore + 'static> ServerStore for T {}
+impl<T: Store + OrderStore + eid_store::EnrollStore + OidcStore + PortalStore + 'static> ServerStore
+    for T
+{
+}
 
 /// The default launch base of the eID app: the autostart token is appended.
 pub const DEFAULT_LAUNCH_BASE: &str = "eid:///?autostarttoken=";
@@ -91,6 +104,11 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     /// Proxies whose `X-Forwarded-For` is believed, for logs only (default none).
     pub trusted_proxies: Vec<IpAddr>,
+    /// The product name My Pages shows (default `eID`).
+    pub product_name: String,
+    /// The identity provider My Pages logs in with, found by discovery (default: this
+    /// server, `public_url`).
+    pub mypages_issuer: Option<String>,
 }
 
 impl Settings {
@@ -102,6 +120,8 @@ impl Settings {
             order_lifetime: time::Duration::minutes(3),
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
+            product_name: "eID".to_owned(),
+            mypages_issuer: None,
         }
     }
 }
@@ -119,6 +139,8 @@ pub struct AppState<S> {
     pub orders: Arc<Orders<S>>,
     /// What the pages need.
     pub settings: Arc<Settings>,
+    /// My Pages (`docs/mypages.md`).
+    pub portal: Arc<Portal<S>>,
     /// MACs the pending request and CSRF tokens.
     page_key: Arc<hmac::Key>,
 }
@@ -131,6 +153,7 @@ impl<S> Clone for AppState<S> {
             provider: self.provider.clone(),
             orders: self.orders.clone(),
             settings: self.settings.clone(),
+            portal: self.portal.clone(),
             page_key: self.page_key.clone(),
         }
     }
@@ -138,8 +161,9 @@ impl<S> Clone for AppState<S> {
 
 impl<S: ServerStore> AppState<S> {
     /// The state. `page_secret` keys the MACs of the pages (the CSRF tokens and the pending
-    /// authorization request); every node of an installation needs the same one. `eid serve`
-    /// derives it from the key-encryption key.
+    /// authorization request) and My Pages' keys (its client secret, sealed pending logins,
+    /// CSRF tokens); every node of an installation needs the same one. `eid serve` derives
+    /// it from the key-encryption key.
     pub fn new(
         store: Arc<S>,
         clock: Arc<dyn Clock>,
@@ -147,19 +171,37 @@ impl<S: ServerStore> AppState<S> {
         orders: Arc<Orders<S>>,
         settings: Settings,
         page_secret: &[u8; 32],
-    ) -> Self {
+    ) -> Result<Self, eid_portal::PortalError> {
         let derived = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, page_secret),
             b"eid-server page mac v1",
         );
-        Self {
+        let portal_secret = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, page_secret),
+            b"eid-server mypages v1",
+        );
+        let mut portal_secret_bytes = [0u8; 32];
+        portal_secret_bytes.copy_from_slice(&portal_secret.as_ref()[..32]);
+        let mut portal_config = eid_portal::PortalConfig::new(&settings.public_url);
+        // The API checks tokens against the keys of the provider My Pages logs in with: this
+        // server's in-process, another's through its discovery document.
+        let keys: Arc<dyn eid_portal::KeySource> = match &settings.mypages_issuer {
+            Some(issuer) => {
+                portal_config.issuer = issuer.clone();
+                Arc::new(eid_portal::DiscoveredKeys::new(issuer)?)
+            }
+            None => Arc::new(mypages::ProviderKeys(provider.clone())),
+        };
+        let portal = Portal::new(store.clone(), portal_config, &portal_secret_bytes, keys)?;
+        Ok(Self {
             store,
             clock,
             provider,
             orders,
             settings: Arc::new(settings),
+            portal: Arc::new(portal),
             page_key: Arc::new(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())),
-        }
+        })
     }
 }
 
@@ -168,7 +210,9 @@ pub fn router<S: ServerStore>(state: AppState<S>) -> Router {
     let routes = health::routes()
         .merge(oidc::routes())
         .merge(login::routes())
-        .merge(app::routes());
+        .merge(mypages::routes())
+        .merge(app::routes())
+        .merge(enroll::routes());
     headers::secure(routes).with_state(state)
 }
 

@@ -114,7 +114,9 @@ fn mac_ok(key: &hmac::Key, parts: &[&str], tag: &str) -> bool {
     hmac::verify(key, &data, &tag).is_ok()
 }
 
-fn csrf_token<S>(state: &AppState<S>, session: &str) -> String {
+/// The CSRF token of the order flow's browser session (its pages' JSON calls; My Pages'
+/// fetch waiting page uses it too).
+pub(crate) fn csrf_token<S>(state: &AppState<S>, session: &str) -> String {
     mac(&state.page_key, &["csrf", session])
 }
 
@@ -337,7 +339,7 @@ async fn collect<S: ServerStore>(
     let (session, order_ref) = page_call(&state, &headers, &body)?;
     let c = state
         .orders
-        .collect(&order_ref, &session, state.clock.now())
+        .collect_status(&order_ref, &session, state.clock.now())
         .await?;
     // The page needs the state only; who signed is for the server.
     Ok(axum::Json(json!({
@@ -415,7 +417,7 @@ async fn finish<S: ServerStore>(
     let sso = set_cookie(SSO_COOKIE, login.id.expose());
     let mut response = match state
         .provider
-        .finish_login(&request, login.id.expose(), now, &mut rng())
+        .finish_new_login(&request, &login, now, &mut rng())
         .await
     {
         Ok(answer) => see_other(&answer.location()),

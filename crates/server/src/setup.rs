@@ -36,6 +36,9 @@ pub enum SetupError {
     /// The order engine refused its configuration.
     #[error("orders: {0}")]
     Orders(#[from] eid_orders::OrderError),
+    /// My Pages could not be set up.
+    #[error("my pages: {0}")]
+    Portal(#[from] eid_portal::PortalError),
 }
 
 /// The installation's secrets. `Debug` shows neither.
@@ -45,6 +48,10 @@ pub struct Secrets {
     pub kek: KeyEncryptionKey,
     /// Keys the `sub` values.
     pub subject: SubjectSecret,
+    /// The card master key (`cards.master_key`): the server answers the management-key
+    /// challenges of cards in signing-certificate fetches with it. Without it no fetch can
+    /// generate a key or write a certificate.
+    pub card_master: Option<Arc<eid_pki::CardMasterKey>>,
 }
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> SetupError {
@@ -86,6 +93,7 @@ impl Secrets {
         Ok(Self {
             kek: KeyEncryptionKey::from_bytes(&kek)?,
             subject: SubjectSecret::from_bytes(&subject)?,
+            card_master: None,
         })
     }
 }
@@ -110,15 +118,47 @@ pub async fn build_state<S: ServerStore>(
         .await?;
     let mut order_config = OrderConfig::new(settings.public_url.clone());
     order_config.order_lifetime = settings.order_lifetime;
-    let orders = Orders::new(store.clone(), ca, order_config)?;
-    Ok(AppState::new(
+    let mut orders = Orders::new(store.clone(), ca, order_config)?;
+    if let Some(master) = secrets.card_master.clone() {
+        orders = orders.with_card_master(master);
+    }
+    let state = AppState::new(
         store,
         clock,
         Arc::new(provider),
         Arc::new(orders),
         settings,
         secrets.kek.as_bytes(),
-    ))
+    )?;
+    register_mypages(&state).await?;
+    Ok(state)
+}
+
+/// Registers (or updates) My Pages as the provider's confidential client `mypages`. Its
+/// secret is derived from the installation's key-encryption key (see `docs/mypages.md`),
+/// so every node registers the same hash and nothing new needs backing up.
+async fn register_mypages<S: ServerStore>(state: &AppState<S>) -> Result<(), SetupError> {
+    let r = state.portal.client_registration();
+    let spec = eid_idp::ClientSpec {
+        client_id: r.client_id,
+        name: r.name,
+        confidential: true,
+        redirect_uris: vec![r.redirect_uri],
+        post_logout_redirect_uris: vec![r.post_logout_redirect_uri],
+        scopes: r.scopes,
+        pkce_optional: false,
+        id_token_alg: None,
+    };
+    state
+        .provider
+        .configure_client(
+            &spec,
+            Some(r.secret_sha256),
+            "system:serve",
+            state.clock.now(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Forgets expired orders, browser sessions, codes and login sessions (any node may do it;
@@ -137,7 +177,12 @@ pub async fn purge_expired<S: ServerStore>(state: &AppState<S>) -> Result<u64, S
         .purge_used_once(now)
         .await
         .map_err(|e| SetupError::Provider(e.into()))?;
-    Ok(orders.orders + orders.browser_sessions + oidc + used_once)
+    let portal = state
+        .store
+        .purge_portal_sessions(now)
+        .await
+        .map_err(|e| SetupError::Provider(e.into()))?;
+    Ok(orders.orders + orders.browser_sessions + oidc + used_once + portal)
 }
 
 /// Runs [`purge_expired`] every `every` until the task is dropped or aborted.

@@ -21,10 +21,12 @@
 pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod enroll;
 mod error;
 pub mod model;
 pub mod oidc;
 pub mod orders;
+pub mod portal;
 pub mod sqlite;
 pub mod validate;
 
@@ -32,10 +34,12 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use audit::{AuditError, AuditHead, AuditReport};
+pub use enroll::EnrollStore;
 pub use error::{Conflict, Missing, StoreError, StoreResult};
 pub use model::*;
 pub use oidc::OidcStore;
 pub use orders::OrderStore;
+pub use portal::PortalStore;
 pub use sqlite::{Durability, SqliteStore};
 
 /// The storage seam. Implemented by [`SqliteStore`] (and later PostgreSQL).
@@ -113,6 +117,60 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The certificate with this serial.
     async fn certificate(&self, serial: &Serial) -> StoreResult<Option<CertificateRecord>>;
+
+    /// The certificate with this serial, the card it names (if any and if it exists) and
+    /// the person it names (if any and if they exist): what checking a presented
+    /// certificate needs, read in one go. The default reads them one after the other; a
+    /// backend may read them in one round trip.
+    async fn certificate_with_subject(
+        &self,
+        serial: &Serial,
+    ) -> StoreResult<Option<CertificateSubject>> {
+        let Some(certificate) = self.certificate(serial).await? else {
+            return Ok(None);
+        };
+        let card = match &certificate.card_number {
+            Some(number) => self.card(number).await?,
+            None => None,
+        };
+        let person = match &certificate.hsa_id {
+            Some(hsa_id) => self.person(hsa_id).await?,
+            None => None,
+        };
+        Ok(Some(CertificateSubject {
+            certificate,
+            card,
+            person,
+        }))
+    }
+
+    /// The person with this HSA-id and their organisation (if it exists), read in one go.
+    /// The default reads them one after the other; a backend may read them in one round
+    /// trip.
+    async fn person_with_organisation(
+        &self,
+        hsa_id: &str,
+    ) -> StoreResult<Option<(Person, Option<Organisation>)>> {
+        let Some(person) = self.person(hsa_id).await? else {
+            return Ok(None);
+        };
+        let org = self.organisation(&person.org_number).await?;
+        Ok(Some((person, org)))
+    }
+
+    /// The card with this number and its holder (if the holder exists), read in one go.
+    /// The default reads them one after the other; a backend may read them in one round
+    /// trip.
+    async fn card_with_holder(
+        &self,
+        card_number: &str,
+    ) -> StoreResult<Option<(Card, Option<Person>)>> {
+        let Some(card) = self.card(card_number).await? else {
+            return Ok(None);
+        };
+        let holder = self.person(&card.holder).await?;
+        Ok(Some((card, holder)))
+    }
 
     /// The certificate of this public key (SHA-256 of its SubjectPublicKeyInfo).
     async fn certificate_by_public_key(

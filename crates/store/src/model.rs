@@ -203,6 +203,18 @@ impl TryFrom<String> for Serial {
     }
 }
 
+/// A certificate with the card and the person it names, as
+/// [`crate::Store::certificate_with_subject`] reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSubject {
+    /// The certificate.
+    pub certificate: CertificateRecord,
+    /// The card its `card_number` names, if it has one and the store has that card.
+    pub card: Option<Card>,
+    /// The person its `hsa_id` names, if it has one and the store has that person.
+    pub person: Option<Person>,
+}
+
 /// An issued certificate as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRecord {

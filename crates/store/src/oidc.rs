@@ -359,6 +359,20 @@ pub trait OidcStore: Send + Sync + fmt::Debug {
     /// The code with this hash (redeemed or not).
     async fn code(&self, code_sha256: &[u8; 32]) -> StoreResult<Option<AuthCodeRecord>>;
 
+    /// The code with this hash and the login session it was issued in (if that session is
+    /// still recorded), read in one go. The default reads them one after the other; a
+    /// backend may read them in one round trip.
+    async fn code_with_session(
+        &self,
+        code_sha256: &[u8; 32],
+    ) -> StoreResult<Option<(AuthCodeRecord, Option<LoginSession>)>> {
+        let Some(code) = self.code(code_sha256).await? else {
+            return Ok(None);
+        };
+        let session = self.session(&code.session_sha256).await?;
+        Ok(Some((code, session)))
+    }
+
     /// Redeems a code atomically: of concurrent calls exactly one gets
     /// [`Redemption::Redeemed`] and records `grant` (whose `grant_id` is then the code's);
     /// every later call gets [`Redemption::Reused`] and revokes that grant, with `audit`

@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
-use eid_card::{Card, CardClient, KeySlot, Pin, PinRef, VirtualReader};
-use eid_protocol::{AppCompletion, AppOrder, Enrollment, ToBeSigned};
+use eid_card::{
+    Card, CardClient, KeySlot, ManagementKey, Pin, PinRef, VirtualReader, certificate_request,
+};
+use eid_pki::CardMasterKey;
+use eid_protocol::{AppCompletion, AppOrder, Enrollment, EnrollmentEvidence, ToBeSigned};
 use eid_ra::PinLetter;
 use eid_store::{CertKind, SqliteStore, Store};
 use zeroize::Zeroizing;
@@ -105,6 +108,7 @@ impl TestCard {
             signature: self.sign(&ToBeSigned::for_order(order, None)),
             certificate: self.certificate(),
             new_public_key: None,
+            enrollment: None,
         }
     }
 
@@ -132,7 +136,60 @@ impl TestCard {
             signature: self.sign(&ToBeSigned::for_order(order, Some(enrollment))),
             certificate: self.certificate(),
             new_public_key: Some(new_key.to_vec()),
+            enrollment: None,
         }
+    }
+}
+
+impl TestCard {
+    /// The code that guards the signing key: PIN2 of a two-PIN card, PIN1 of a one-PIN
+    /// card.
+    pub fn signing_code(&self) -> String {
+        match &self.letter {
+            Letter::TwoPin { pin2, .. } => pin2.clone(),
+            Letter::OnePin { .. } => self.pin1.clone(),
+        }
+    }
+
+    /// What the eID app does in a signing-certificate fetch before the approval, with the
+    /// management key computed here from `master` (the server's part): a new key in 9C, the
+    /// card's attestation of it and the request signed after the signing code. Returns the
+    /// key (DER SubjectPublicKeyInfo) and the evidence.
+    pub fn signing_key(&self, master: &CardMasterKey) -> (Vec<u8>, EnrollmentEvidence) {
+        let c = &self.client;
+        c.select().unwrap();
+        let key = ManagementKey::from_bytes(*master.management_key(&self.number));
+        c.authenticate_management(&key).unwrap();
+        let spki = c.generate_key(KeySlot::Signing).unwrap();
+        let attestation = c.attest(KeySlot::Signing).unwrap();
+        let pin = if matches!(self.letter, Letter::TwoPin { .. }) {
+            PinRef::Pin2
+        } else {
+            PinRef::Pin1
+        };
+        c.verify(pin, &self::pin(&self.signing_code())).unwrap();
+        let request = certificate_request(c, KeySlot::Signing, &self.number, &spki).unwrap();
+        (
+            spki,
+            EnrollmentEvidence {
+                certificate_request: request,
+                attestation: Some(attestation),
+            },
+        )
+    }
+
+    /// A whole enrollment completion for `order` with a new key made on the card (see
+    /// [`TestCard::signing_key`]).
+    pub async fn complete_signing_enrollment(
+        &self,
+        order: &AppOrder,
+        store: &SqliteStore,
+        master: &CardMasterKey,
+    ) -> AppCompletion {
+        let (spki, evidence) = self.signing_key(master);
+        let mut completion = self.complete_enrollment(order, &spki, store).await;
+        completion.enrollment = Some(evidence);
+        completion
     }
 }
 

@@ -23,6 +23,7 @@
 mod app;
 mod browser;
 mod card;
+mod mypages;
 mod pki;
 mod rp;
 mod server;
@@ -35,7 +36,7 @@ pub use rp::{AuthRequest, RP, RP_REDIRECT, Rp, challenge, random, rp_client};
 pub use server::{Server, ServerBuilder};
 
 /// The card kinds [`Pki::card`] takes: two PINs (product 610) or one (product 710).
-pub use eid_store::CardKind;
+pub use eid_store::{CardKind, SigningPolicy};
 
 /// A stop signal for a task serving until told: dropping (or sending on) the sender ends
 /// the future.

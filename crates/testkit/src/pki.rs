@@ -92,13 +92,33 @@ impl Pki {
         }
     }
 
+    /// Adds the organisation `number` called `name` with signing `policy`.
+    pub async fn add_organisation(&self, number: &str, name: &str, policy: SigningPolicy) {
+        let organisation = Organisation {
+            org_number: number.into(),
+            name: name.into(),
+            signing_policy: policy,
+            accept_unattested_keys: false,
+            created_at: self.now,
+        };
+        self.store
+            .add_organisation(&organisation, &self.event("organisation.add"))
+            .await
+            .unwrap();
+    }
+
     /// Adds `given_name` Andersson of [`ORG`], active and entitled to sign.
     pub async fn add_person(&self, hsa_id: &str, given_name: &str) {
+        self.add_person_in(hsa_id, given_name, ORG).await;
+    }
+
+    /// Adds `given_name` Andersson of organisation `org`, active and entitled to sign.
+    pub async fn add_person_in(&self, hsa_id: &str, given_name: &str, org: &str) {
         let person = Person {
             hsa_id: hsa_id.into(),
             given_name: given_name.into(),
             surname: "Andersson".into(),
-            org_number: ORG.into(),
+            org_number: org.into(),
             signing_entitled: true,
             active: true,
             created_at: self.now,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use eid_clock::SystemClock;
 use eid_idp::{ClientSpec, KeyEncryptionKey, SubjectSecret};
-use eid_protocol::{AppCompleteResponse, AppFetchResponse};
+use eid_orders::{NewOrder, OrderError, Requester, SessionId};
+use eid_protocol::{AppCompleteResponse, AppFetchResponse, OrderKind, StartResponse};
 use eid_server::{AppState, Secrets, Settings, bind, build_state, router, serve};
 use eid_store::SqliteStore;
 use serde_json::json;
@@ -25,6 +26,7 @@ pub struct ServerBuilder {
     edit: Option<EditSettings>,
     clients: Vec<ClientSpec>,
     app_cards: Option<Vec<PathBuf>>,
+    clock: Option<Arc<dyn eid_clock::Clock>>,
 }
 
 impl ServerBuilder {
@@ -37,6 +39,12 @@ impl ServerBuilder {
     /// Registers `spec` before the server answers (see also [`Server::register`]).
     pub fn client(mut self, spec: ClientSpec) -> Self {
         self.clients.push(spec);
+        self
+    }
+
+    /// Runs the server on `clock` instead of the system clock (a test then moves time).
+    pub fn clock(mut self, clock: Arc<dyn eid_clock::Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -64,33 +72,49 @@ impl ServerBuilder {
         if let Some(edit) = self.edit {
             edit(&mut settings);
         }
-        let secrets = Secrets {
-            kek: KeyEncryptionKey::generate(&mut rand::rng()),
-            subject: SubjectSecret::generate(&mut rand::rng()),
-        };
-        let state = build_state(
-            self.pki.store.clone(),
-            self.pki.ca.clone(),
-            Arc::new(SystemClock),
-            settings,
-            secrets,
-        )
+        let secret_bytes = (
+            *KeyEncryptionKey::generate(&mut rand::rng()).as_bytes(),
+            *SubjectSecret::generate(&mut rand::rng()).as_bytes(),
+        );
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let mut server = launch(listener, base, settings, secret_bytes, self.pki, app, clock).await;
+        for spec in &self.clients {
+            let rp = register(&server.state, &server.base, spec).await;
+            server.clients.push(rp);
+        }
+        server
+    }
+}
+
+/// Builds the state over `pki` and serves it on `listener`.
+async fn launch(
+    listener: tokio::net::TcpListener,
+    base: String,
+    settings: Settings,
+    secret_bytes: ([u8; 32], [u8; 32]),
+    pki: Pki,
+    app: Option<TestApp>,
+    clock: Arc<dyn eid_clock::Clock>,
+) -> Server {
+    let secrets = Secrets {
+        kek: KeyEncryptionKey::from_bytes(&secret_bytes.0).unwrap(),
+        subject: SubjectSecret::from_bytes(&secret_bytes.1).unwrap(),
+        card_master: Some(Arc::new(pki.master.clone())),
+    };
+    let state = build_state(pki.store.clone(), pki.ca.clone(), clock, settings, secrets)
         .await
         .unwrap();
-        let mut clients = Vec::new();
-        for spec in &self.clients {
-            clients.push(register(&state, &base, spec).await);
-        }
-        let (stop, stopped) = crate::stop_signal();
-        tokio::spawn(serve(listener, router(state.clone()), stopped));
-        Server {
-            _stop: stop,
-            app,
-            base,
-            state,
-            pki: self.pki,
-            clients,
-        }
+    let (stop, stopped) = crate::stop_signal();
+    let task = tokio::spawn(serve(listener, router(state.clone()), stopped));
+    Server {
+        _stop: stop,
+        task: Some(task),
+        secret_bytes,
+        app,
+        base,
+        state,
+        pki,
+        clients: Vec::new(),
     }
 }
 
@@ -108,6 +132,8 @@ async fn register(state: &AppState<SqliteStore>, base: &str, spec: &ClientSpec) 
 pub struct Server {
     // Dropped first: the server stops, then the app, then the folder goes.
     _stop: tokio::sync::oneshot::Sender<()>,
+    task: Option<tokio::task::JoinHandle<Result<(), eid_server::ServeError>>>,
+    secret_bytes: ([u8; 32], [u8; 32]),
     /// The eID app, if the builder started one.
     pub app: Option<TestApp>,
     /// `http://127.0.0.1:<port>`: the public URL and the issuer.
@@ -124,6 +150,7 @@ impl Server {
             edit: None,
             clients: Vec::new(),
             app_cards: None,
+            clock: None,
         }
     }
 
@@ -175,6 +202,80 @@ impl Server {
         assert_eq!(wait.status, 200, "{}", wait.body);
         browser.waiting_on(&wait);
         wait
+    }
+
+    /// Stops this server and starts a new one on the same address, store, CA, secrets and
+    /// app (as after a crash and a restart): whatever was in flight lives only in the store.
+    /// Settings edited by the builder are not carried over.
+    pub async fn restart(self) -> Server {
+        let Server {
+            _stop: stop,
+            task,
+            secret_bytes,
+            app,
+            base,
+            state,
+            pki,
+            clients,
+        } = self;
+        let clock = state.clock.clone();
+        drop(state);
+        drop(stop);
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let addr: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+        let mut tries = 0;
+        let listener = loop {
+            match bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot bind {addr} again: {e}"),
+            }
+        };
+        let mut settings = Settings::new(base.clone());
+        if let Some(app) = &app {
+            settings.launch_base = app.launch_base.clone();
+        }
+        let mut server = launch(listener, base, settings, secret_bytes, pki, app, clock).await;
+        server.clients = clients;
+        server
+    }
+
+    /// Starts a signing-certificate fetch (`enrollSign`) for `card_number` as client
+    /// `client_id` would (My Pages is `mypages`), in a new browser session of the order
+    /// flow; the return URL is the server's `/mypages`.
+    pub async fn start_fetch(
+        &self,
+        card_number: &str,
+        client_id: &str,
+    ) -> Result<(SessionId, StartResponse), OrderError> {
+        let now = eid_clock::Clock::now(&*self.state.clock);
+        let session = self
+            .state
+            .orders
+            .open_browser_session(now, &mut rand::rng())
+            .await?;
+        let order = NewOrder {
+            kind: OrderKind::EnrollSign,
+            requester: Requester {
+                client_id: client_id.into(),
+                display_name: "Mina sidor".into(),
+            },
+            text: "Hämta underskriftscertifikat".into(),
+            return_url: format!("{}/mypages", self.base),
+            card_number: Some(card_number.into()),
+        };
+        let started = self
+            .state
+            .orders
+            .start(&order, session.as_str(), now, &mut rand::rng())
+            .await?;
+        Ok((session, started))
     }
 
     /// What the eID app does first with the waiting page's launch link: fetches the order

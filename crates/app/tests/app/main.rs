@@ -2,7 +2,8 @@
 //! card holder's browser would: the loopback UI's defences, the launch page, a full login,
 //! a wrong PIN, a blocked PIN and a cancel.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests.
-
+mod fetch;
+mod pins;
 mod world;
 
 use eid_testkit::{Browser, CardKind, Page, RP_REDIRECT, TestApp, encode, query};

@@ -83,12 +83,18 @@ async fn full_flow_with_login_pkce_id_token_and_userinfo() {
     assert_eq!(id["https://id.oidc.se/claim/orgName"], "Region Test");
     assert_eq!(id["https://id.oidc.se/claim/orgNumber"], "2321000016");
     assert!(id["at_hash"].is_string());
+    assert_eq!(id["eidCardNumber"], CARD, "the login's card");
 
     let (typ, access) = verify_with_jwks(&jwks, &tokens.access_token, "mypages.api");
     assert_eq!(typ, "at+jwt");
     assert_eq!(access["client_id"], RP);
     assert_eq!(access["scope"], "openid profile mypages.api");
     assert!(access["jti"].is_string());
+    assert_eq!(access["eidCardNumber"], CARD);
+    assert_eq!(
+        access["employeeHsaId"], HSA,
+        "profile: the API finds the person"
+    );
     assert!(access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap() <= 300);
 
     let info = env.idp.userinfo(&tokens.access_token, at).await.unwrap();

@@ -88,12 +88,29 @@ async fn an_enrollment_approval_names_the_key_and_the_card() {
     )
     .await;
 
-    // The real approval is accepted and records the approved key.
+    // An approval without the certificate request: refused, order unchanged.
     let approval = w
         .anna
         .complete_enrollment(&fetched.order, &new_key, &w.store)
         .await;
-    w.orders
+    refused_completion(
+        &w,
+        &session,
+        &fetched,
+        &approval,
+        |e| matches!(e, OrderError::InvalidParameters(_)),
+        None,
+    )
+    .await;
+
+    // The real approval of a key made on the card is accepted, records the approved key
+    // and answers the signing certificate, committed.
+    let approval = w
+        .anna
+        .complete_signing_enrollment(&fetched.order, &w.store, &w.pki.master)
+        .await;
+    let done = w
+        .orders
         .app_complete(&fetched.app_token, &approval, later(5), &mut rand::rng())
         .await
         .unwrap();
@@ -103,10 +120,20 @@ async fn an_enrollment_approval_names_the_key_and_the_card() {
         .await
         .unwrap()
         .unwrap();
+    let key = approval.new_public_key.unwrap();
     assert_eq!(
         order.signature.unwrap().approved_key_sha256,
-        Some(eid_orders::sha256(&new_key))
+        Some(eid_orders::sha256(&key))
     );
+    let certificate = done.certificate.unwrap();
+    let record = w
+        .store
+        .certificate_by_public_key(&eid_orders::sha256(&key))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.der, certificate);
+    assert_eq!(record.kind, eid_store::CertKind::Signing);
 }
 
 #[tokio::test]
@@ -146,4 +173,58 @@ async fn a_card_not_yet_activated_in_the_store_becomes_active() {
         .await
         .unwrap();
     assert_eq!(collected.completion_data.unwrap().card_number, card.number);
+}
+
+#[tokio::test]
+async fn management_responses_only_for_an_open_fetch_and_with_the_master_key() {
+    let w = world().await;
+    let challenge = [7u8; 16];
+    // A login order never gets one.
+    let (_, login_order) = fetched_login(&w).await;
+    assert!(matches!(
+        w.orders
+            .management_response(&login_order.app_token, &challenge, later(3))
+            .await,
+        Err(OrderError::InvalidParameters(_))
+    ));
+    // An engine without the card master key answers none.
+    let session = w.session().await;
+    let started = w.start(&enroll(&w.anna.number), &session).await;
+    let fetched = w.fetch(&started).await.unwrap();
+    assert!(matches!(
+        w.orders
+            .management_response(&fetched.app_token, &challenge, later(3))
+            .await,
+        Err(OrderError::Config(_))
+    ));
+    // With it: the card's AES answer, audited; a challenge of another length is refused.
+    let orders = eid_orders::Orders::new(
+        w.pki.store.clone(),
+        w.pki.ca.clone(),
+        eid_orders::OrderConfig::new(ORIGIN),
+    )
+    .unwrap()
+    .with_card_master(std::sync::Arc::new(w.pki.master.clone()));
+    let response = orders
+        .management_response(&fetched.app_token, &challenge, later(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(response),
+        w.pki.master.management_response(&w.anna.number, &challenge)
+    );
+    assert!(w.audit_actions().await.contains(&"card.management".into()));
+    assert!(matches!(
+        orders
+            .management_response(&fetched.app_token, &[1, 2, 3], later(3))
+            .await,
+        Err(OrderError::InvalidParameters(_))
+    ));
+    // After the order's expiry: refused.
+    assert!(matches!(
+        orders
+            .management_response(&fetched.app_token, &challenge, later(600))
+            .await,
+        Err(OrderError::Expired)
+    ));
 }

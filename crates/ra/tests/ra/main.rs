@@ -395,3 +395,64 @@ impl Card for PullAfter {
         self.inner.key_metadata(s)
     }
 }
+
+#[tokio::test]
+async fn the_administrator_unblocks_a_one_pin_card_with_a_new_transport_code() {
+    let w = world().await;
+    let (_reader, card) = blank("9752000007", CardKind::OnePin);
+    let PinLetter::OnePin { transport_code } =
+        run(&w, &card, &request("9752000007", CardKind::OnePin))
+            .await
+            .unwrap()
+    else {
+        panic!("a one-PIN card gets a transport code");
+    };
+    // The holder activates the card, then blocks PIN1.
+    card.change_pin(PinRef::Pin1, &pin(&transport_code), &pin("246810"))
+        .unwrap();
+    for _ in 0..3 {
+        let _ = card.verify(PinRef::Pin1, &pin("000000"));
+    }
+    assert!(matches!(
+        card.verify(PinRef::Pin1, &pin("246810")),
+        Err(CardError::PinBlocked)
+    ));
+    let code = eid_ra::unblock_one_pin(
+        &card,
+        &w.store,
+        &w.master,
+        "admin:test",
+        NOW,
+        &mut rand::rng(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code.len(), 8);
+    // Not activated again: the holder chooses PIN1 with the new transport code.
+    assert_eq!(card.info().unwrap().life_cycle, LifeCycle::NotActivated);
+    assert_eq!(
+        w.store.card("9752000007").await.unwrap().unwrap().state,
+        CardState::NotActivated
+    );
+    card.change_pin(PinRef::Pin1, &pin(&code), &pin("135791"))
+        .unwrap();
+    card.verify(PinRef::Pin1, &pin("135791")).unwrap();
+
+    // A two-PIN card is its holder's to unblock.
+    let (_reader, two) = blank("9752000008", CardKind::TwoPin);
+    run(&w, &two, &request("9752000008", CardKind::TwoPin))
+        .await
+        .unwrap();
+    assert!(matches!(
+        eid_ra::unblock_one_pin(
+            &two,
+            &w.store,
+            &w.master,
+            "admin:test",
+            NOW,
+            &mut rand::rng()
+        )
+        .await,
+        Err(eid_ra::UnblockError::HolderUnblocks(_))
+    ));
+}

@@ -6,6 +6,7 @@
 mod conformance;
 mod limits;
 mod login;
+mod mypages;
 mod world;
 
 use world::start;

@@ -6,8 +6,10 @@
 //! check. Built only for tests (`cfg(test)` or the `conformance` feature).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // A test suite.
 
+pub mod enroll;
 pub mod oidc;
 pub mod orders;
+pub mod portal;
 use std::future::Future;
 use std::sync::Arc;
 

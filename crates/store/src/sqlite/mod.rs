@@ -5,8 +5,10 @@
 //! change survives a killed process ([`Durability::Process`], `synchronous=NORMAL`) or also
 //! power loss ([`Durability::PowerLoss`], `synchronous=FULL`).
 
+mod enroll;
 mod oidc;
 mod orders;
+mod portal;
 mod rows;
 mod schema;
 mod writer;
@@ -44,8 +46,14 @@ pub enum Durability {
 /// `eid serve` runs on the same file) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Read connections kept open for reuse.
-const READ_POOL: usize = 8;
+/// Read connections kept open for reuse. Above the blocking pool's usual concurrency, so
+/// that a busy server reuses its connections (and their prepared statements) instead of
+/// opening and closing one per read.
+const READ_POOL: usize = 64;
+
+/// Prepared statements each connection keeps (more than the store has distinct statements,
+/// so none is parsed twice).
+const STATEMENT_CACHE: usize = 128;
 
 /// A [`Store`] in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -142,28 +150,51 @@ fn connect(path: &Path, durability: Durability, create: bool) -> StoreResult<Con
         .map_err(open_error)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(open_error)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// `execute` through the connection's statement cache (SQL is parsed once per connection).
+pub(super) fn exec<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `query_row` through the connection's statement cache.
+pub(super) fn select_row<T, P, F>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: F,
+) -> rusqlite::Result<T>
+where
+    P: rusqlite::Params,
+    F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+{
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 /// Refuses a database that holds tables but not ours (another program's file).
 fn check_foreign(conn: &Connection) -> StoreResult<()> {
-    let tables: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(open_error)?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(open_error)?;
-    let ours: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit_head'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(open_error)?;
+    let tables: i64 = select_row(
+        conn,
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(open_error)?;
+    let version: i64 =
+        select_row(conn, "PRAGMA user_version", [], |r| r.get(0)).map_err(open_error)?;
+    let ours: i64 = select_row(
+        conn,
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit_head'",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(open_error)?;
     if tables > 0 && (version == 0 || ours == 0) {
         return Err(StoreError::Corrupt(
             "the file is an SQLite database of another program, not an eid store".into(),
@@ -217,7 +248,7 @@ fn insert_error(e: rusqlite::Error) -> StoreError {
 }
 
 fn exists(conn: &Connection, sql: &str, key: &str) -> StoreResult<bool> {
-    conn.query_row(sql, [key], |_| Ok(()))
+    select_row(conn, sql, [key], |_| Ok(()))
         .optional()
         .map(|found| found.is_some())
         .map_err(read_error)
@@ -246,12 +277,14 @@ fn changed_one(changed: usize, missing: Missing) -> StoreResult<()> {
 
 /// Appends `event` to the chain inside the caller's transaction.
 fn append(conn: &Connection, event: &AuditEvent) -> StoreResult<AuditEntry> {
-    let head: Option<(i64, Vec<u8>)> = conn
-        .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()
-        .map_err(read_error)?;
+    let head: Option<(i64, Vec<u8>)> = select_row(
+        conn,
+        "SELECT seq, hash FROM audit_head WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(read_error)?;
     let (prev_seq, prev_hash) = match head {
         None => (0u64, [0u8; 32]),
         Some((seq, hash)) => (
@@ -265,7 +298,8 @@ fn append(conn: &Connection, event: &AuditEvent) -> StoreResult<AuditEntry> {
     let seq = prev_seq + 1;
     let hash = entry_hash(seq, &prev_hash, &event);
     let seq_sql = i64::try_from(seq).map_err(|_| StoreError::Corrupt("audit seq".into()))?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -280,7 +314,8 @@ fn append(conn: &Connection, event: &AuditEvent) -> StoreResult<AuditEntry> {
         ],
     )
     .map_err(backend_error)?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) \
          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         params![seq_sql, hash.as_slice()],
@@ -299,12 +334,46 @@ fn truncate(at: OffsetDateTime) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros(at)) * 1000).unwrap_or(at)
 }
 
+fn person_row(conn: &Connection, hsa_id: &str) -> rusqlite::Result<Option<Person>> {
+    select_row(
+        conn,
+        &format!("SELECT {} FROM persons WHERE hsa_id = ?1", rows::PERSON),
+        [hsa_id],
+        rows::person,
+    )
+    .optional()
+}
+
+fn card_row(conn: &Connection, card_number: &str) -> rusqlite::Result<Option<Card>> {
+    select_row(
+        conn,
+        &format!("SELECT {} FROM cards WHERE card_number = ?1", rows::CARD),
+        [card_number],
+        rows::card,
+    )
+    .optional()
+}
+
+fn organisation_row(conn: &Connection, org_number: &str) -> rusqlite::Result<Option<Organisation>> {
+    select_row(
+        conn,
+        &format!(
+            "SELECT {} FROM organisations WHERE org_number = ?1",
+            rows::ORGANISATION
+        ),
+        [org_number],
+        rows::organisation,
+    )
+    .optional()
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn add_organisation(&self, org: &Organisation, audit: &AuditEvent) -> StoreResult<()> {
         let (org, audit) = (org.clone(), audit.clone());
         self.write(move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT INTO organisations (org_number, name, signing_policy, \
                  accept_unattested_keys, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -324,7 +393,8 @@ impl Store for SqliteStore {
     async fn organisation(&self, org_number: &str) -> StoreResult<Option<Organisation>> {
         let key = org_number.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!(
                     "SELECT {} FROM organisations WHERE org_number = ?1",
                     rows::ORGANISATION
@@ -339,7 +409,7 @@ impl Store for SqliteStore {
 
     async fn organisations(&self) -> StoreResult<Vec<Organisation>> {
         self.read(|conn| {
-            conn.prepare(&format!(
+            conn.prepare_cached(&format!(
                 "SELECT {} FROM organisations ORDER BY org_number",
                 rows::ORGANISATION
             ))?
@@ -358,13 +428,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (key, audit) = (org_number.to_owned(), audit.clone());
         self.write(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE organisations SET signing_policy = ?2, accept_unattested_keys = ?3 \
+            let changed = exec(
+                conn,
+                "UPDATE organisations SET signing_policy = ?2, accept_unattested_keys = ?3 \
                      WHERE org_number = ?1",
-                    params![key, tag(&policy), accept_unattested_keys],
-                )
-                .map_err(backend_error)?;
+                params![key, tag(&policy), accept_unattested_keys],
+            )
+            .map_err(backend_error)?;
             changed_one(changed, Missing::Organisation)?;
             append(conn, &audit).map(drop)
         })
@@ -375,7 +445,8 @@ impl Store for SqliteStore {
         let (p, audit) = (person.clone(), audit.clone());
         self.write(move |conn| {
             require(conn, ORG_EXISTS, &p.org_number, Missing::Organisation)?;
-            conn.execute(
+            exec(
+                conn,
                 "INSERT INTO persons (hsa_id, given_name, surname, org_number, \
                  signing_entitled, active, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -397,7 +468,8 @@ impl Store for SqliteStore {
     async fn person(&self, hsa_id: &str) -> StoreResult<Option<Person>> {
         let key = hsa_id.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!("SELECT {} FROM persons WHERE hsa_id = ?1", rows::PERSON),
                 [key],
                 rows::person,
@@ -410,7 +482,7 @@ impl Store for SqliteStore {
     async fn persons(&self, org_number: Option<&str>) -> StoreResult<Vec<Person>> {
         let org = org_number.map(str::to_owned);
         self.read(move |conn| {
-            conn.prepare(&format!(
+            conn.prepare_cached(&format!(
                 "SELECT {} FROM persons WHERE ?1 IS NULL OR org_number = ?1 ORDER BY hsa_id",
                 rows::PERSON
             ))?
@@ -428,12 +500,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (key, audit) = (hsa_id.to_owned(), audit.clone());
         self.write(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE persons SET signing_entitled = ?2 WHERE hsa_id = ?1",
-                    params![key, entitled],
-                )
-                .map_err(backend_error)?;
+            let changed = exec(
+                conn,
+                "UPDATE persons SET signing_entitled = ?2 WHERE hsa_id = ?1",
+                params![key, entitled],
+            )
+            .map_err(backend_error)?;
             changed_one(changed, Missing::Person)?;
             append(conn, &audit).map(drop)
         })
@@ -444,7 +516,8 @@ impl Store for SqliteStore {
         let (c, audit) = (card.clone(), audit.clone());
         self.write(move |conn| {
             require(conn, PERSON_EXISTS, &c.holder, Missing::Person)?;
-            conn.execute(
+            exec(
+                conn,
                 "INSERT INTO cards (card_number, product_number, kind, state, holder, \
                  created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -465,7 +538,8 @@ impl Store for SqliteStore {
     async fn card(&self, card_number: &str) -> StoreResult<Option<Card>> {
         let key = card_number.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!("SELECT {} FROM cards WHERE card_number = ?1", rows::CARD),
                 [key],
                 rows::card,
@@ -478,7 +552,7 @@ impl Store for SqliteStore {
     async fn cards(&self, holder: Option<&str>) -> StoreResult<Vec<Card>> {
         let holder = holder.map(str::to_owned);
         self.read(move |conn| {
-            conn.prepare(&format!(
+            conn.prepare_cached(&format!(
                 "SELECT {} FROM cards WHERE ?1 IS NULL OR holder = ?1 ORDER BY card_number",
                 rows::CARD
             ))?
@@ -496,12 +570,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (key, audit) = (card_number.to_owned(), audit.clone());
         self.write(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE cards SET state = ?2 WHERE card_number = ?1",
-                    params![key, tag(&state)],
-                )
-                .map_err(backend_error)?;
+            let changed = exec(
+                conn,
+                "UPDATE cards SET state = ?2 WHERE card_number = ?1",
+                params![key, tag(&state)],
+            )
+            .map_err(backend_error)?;
             changed_one(changed, Missing::Card)?;
             append(conn, &audit).map(drop)
         })
@@ -522,7 +596,8 @@ impl Store for SqliteStore {
                 CertStatus::Valid => (None, None),
                 CertStatus::Revoked { at, reason } => (Some(micros(at)), Some(tag(&reason))),
             };
-            conn.execute(
+            exec(
+                conn,
                 "INSERT INTO certificates (serial, kind, card_number, hsa_id, revoked_at, \
                  revocation_reason, der, not_before, not_after, public_key_sha256, issued_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -549,7 +624,8 @@ impl Store for SqliteStore {
     async fn certificate(&self, serial: &Serial) -> StoreResult<Option<CertificateRecord>> {
         let key = serial.as_bytes().to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!(
                     "SELECT {} FROM certificates WHERE serial = ?1",
                     rows::CERTIFICATE
@@ -562,13 +638,80 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn certificate_with_subject(
+        &self,
+        serial: &Serial,
+    ) -> StoreResult<Option<CertificateSubject>> {
+        let key = serial.as_bytes().to_vec();
+        self.read(move |conn| {
+            let Some(certificate) = select_row(
+                conn,
+                &format!(
+                    "SELECT {} FROM certificates WHERE serial = ?1",
+                    rows::CERTIFICATE
+                ),
+                [key],
+                rows::certificate,
+            )
+            .optional()?
+            else {
+                return Ok(None);
+            };
+            let card = match &certificate.card_number {
+                Some(number) => card_row(conn, number)?,
+                None => None,
+            };
+            let person = match &certificate.hsa_id {
+                Some(hsa_id) => person_row(conn, hsa_id)?,
+                None => None,
+            };
+            Ok(Some(CertificateSubject {
+                certificate,
+                card,
+                person,
+            }))
+        })
+        .await
+    }
+
+    async fn person_with_organisation(
+        &self,
+        hsa_id: &str,
+    ) -> StoreResult<Option<(Person, Option<Organisation>)>> {
+        let key = hsa_id.to_owned();
+        self.read(move |conn| {
+            let Some(person) = person_row(conn, &key)? else {
+                return Ok(None);
+            };
+            let org = organisation_row(conn, &person.org_number)?;
+            Ok(Some((person, org)))
+        })
+        .await
+    }
+
+    async fn card_with_holder(
+        &self,
+        card_number: &str,
+    ) -> StoreResult<Option<(Card, Option<Person>)>> {
+        let key = card_number.to_owned();
+        self.read(move |conn| {
+            let Some(card) = card_row(conn, &key)? else {
+                return Ok(None);
+            };
+            let holder = person_row(conn, &card.holder)?;
+            Ok(Some((card, holder)))
+        })
+        .await
+    }
+
     async fn certificate_by_public_key(
         &self,
         public_key_sha256: &[u8; 32],
     ) -> StoreResult<Option<CertificateRecord>> {
         let key = public_key_sha256.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!(
                     "SELECT {} FROM certificates WHERE public_key_sha256 = ?1",
                     rows::CERTIFICATE
@@ -584,7 +727,7 @@ impl Store for SqliteStore {
     async fn certificates_of_card(&self, card_number: &str) -> StoreResult<Vec<CertificateRecord>> {
         let key = card_number.to_owned();
         self.read(move |conn| {
-            conn.prepare(&format!(
+            conn.prepare_cached(&format!(
                 "SELECT {} FROM certificates WHERE card_number = ?1 ORDER BY issued_at, serial",
                 rows::CERTIFICATE
             ))?
@@ -597,7 +740,7 @@ impl Store for SqliteStore {
     async fn certificates_of_person(&self, hsa_id: &str) -> StoreResult<Vec<CertificateRecord>> {
         let key = hsa_id.to_owned();
         self.read(move |conn| {
-            conn.prepare(&format!(
+            conn.prepare_cached(&format!(
                 "SELECT {} FROM certificates WHERE hsa_id = ?1 ORDER BY issued_at, serial",
                 rows::CERTIFICATE
             ))?
@@ -616,14 +759,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (key, audit) = (serial.as_bytes().to_vec(), audit.clone());
         self.write(move |conn| {
-            let revoked: Option<Option<i64>> = conn
-                .query_row(
-                    "SELECT revoked_at FROM certificates WHERE serial = ?1",
-                    [&key],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(read_error)?;
+            let revoked: Option<Option<i64>> = select_row(
+                conn,
+                "SELECT revoked_at FROM certificates WHERE serial = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(read_error)?;
             match revoked {
                 None => return Err(StoreError::NotFound(Missing::Certificate)),
                 Some(Some(_)) => {
@@ -633,7 +776,8 @@ impl Store for SqliteStore {
                 }
                 Some(None) => {}
             }
-            conn.execute(
+            exec(
+                conn,
                 "UPDATE certificates SET revoked_at = ?2, revocation_reason = ?3 \
                  WHERE serial = ?1",
                 params![key, micros(at), tag(&reason)],
@@ -652,7 +796,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (purpose, value) = (purpose.to_owned(), value.to_vec());
         self.write(move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT INTO used_once (purpose, value, keep_until) VALUES (?1, ?2, ?3)",
                 params![purpose, value, micros(keep_until)],
             )
@@ -664,9 +809,13 @@ impl Store for SqliteStore {
 
     async fn purge_used_once(&self, now: OffsetDateTime) -> StoreResult<u64> {
         self.write(move |conn| {
-            conn.execute("DELETE FROM used_once WHERE keep_until < ?1", [micros(now)])
-                .map(|n| n as u64)
-                .map_err(backend_error)
+            exec(
+                conn,
+                "DELETE FROM used_once WHERE keep_until < ?1",
+                [micros(now)],
+            )
+            .map(|n| n as u64)
+            .map_err(backend_error)
         })
         .await
     }
@@ -679,7 +828,7 @@ impl Store for SqliteStore {
     async fn audit_entries(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.read(move |conn| {
-            conn.prepare(&format!(
+            conn.prepare_cached(&format!(
                 "SELECT {} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                 rows::AUDIT
             ))?
@@ -692,9 +841,12 @@ impl Store for SqliteStore {
     async fn audit_head(&self) -> StoreResult<Option<AuditHead>> {
         let head: Option<(i64, Vec<u8>)> = self
             .read(|conn| {
-                conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                select_row(
+                    conn,
+                    "SELECT seq, hash FROM audit_head WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
             })
             .await?;

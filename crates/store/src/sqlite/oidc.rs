@@ -11,7 +11,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::rows::micros;
-use super::{SqliteStore, append, backend_error, read_error};
+use super::{SqliteStore, append, backend_error, exec, read_error, select_row};
 use crate::model::AuditEvent;
 use crate::oidc::*;
 use crate::{Missing, StoreError, StoreResult};
@@ -183,7 +183,8 @@ fn insert_client(conn: &Connection, c: &OidcClient, replace: bool) -> StoreResul
     } else {
         "INSERT"
     };
-    conn.execute(
+    exec(
+        conn,
         &format!("{verb} INTO oidc_clients ({CLIENT}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
         params![
             c.client_id,
@@ -202,7 +203,8 @@ fn insert_client(conn: &Connection, c: &OidcClient, replace: bool) -> StoreResul
 }
 
 fn revoke(conn: &Connection, grant_id: &str, at: OffsetDateTime) -> StoreResult<bool> {
-    conn.execute(
+    exec(
+        conn,
         "UPDATE oidc_grants SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL",
         params![grant_id, micros(at)],
     )
@@ -235,7 +237,8 @@ impl OidcStore for SqliteStore {
     async fn client(&self, client_id: &str) -> StoreResult<Option<OidcClient>> {
         let key = client_id.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!("SELECT {CLIENT} FROM oidc_clients WHERE client_id = ?1"),
                 [key],
                 client,
@@ -247,7 +250,7 @@ impl OidcStore for SqliteStore {
 
     async fn clients(&self) -> StoreResult<Vec<OidcClient>> {
         self.read(|conn| {
-            conn.prepare(&format!(
+            conn.prepare_cached(&format!(
                 "SELECT {CLIENT} FROM oidc_clients ORDER BY client_id"
             ))?
             .query_map([], client)?
@@ -259,7 +262,8 @@ impl OidcStore for SqliteStore {
     async fn add_signing_key(&self, key: &SigningKeyRecord, audit: &AuditEvent) -> StoreResult<()> {
         let (k, audit) = (key.clone(), audit.clone());
         self.write(move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 &format!(
                     "INSERT INTO oidc_signing_keys ({KEY}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ),
@@ -289,12 +293,12 @@ impl OidcStore for SqliteStore {
     ) -> StoreResult<()> {
         let (kid, audit) = (kid.to_owned(), audit.clone());
         self.write(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE oidc_signing_keys SET retire_at = ?2, delete_at = ?3 WHERE kid = ?1",
-                    params![kid, micros(retire_at), micros(delete_at)],
-                )
-                .map_err(backend_error)?;
+            let changed = exec(
+                conn,
+                "UPDATE oidc_signing_keys SET retire_at = ?2, delete_at = ?3 WHERE kid = ?1",
+                params![kid, micros(retire_at), micros(delete_at)],
+            )
+            .map_err(backend_error)?;
             if changed != 1 {
                 return Err(StoreError::Refused("no signing key with this kid".into()));
             }
@@ -305,7 +309,7 @@ impl OidcStore for SqliteStore {
 
     async fn signing_keys(&self, now: OffsetDateTime) -> StoreResult<Vec<SigningKeyRecord>> {
         self.read(move |conn| {
-            conn.prepare(&format!(
+            conn.prepare_cached(&format!(
                 "SELECT {KEY} FROM oidc_signing_keys WHERE delete_at IS NULL OR delete_at > ?1 \
                  ORDER BY active_from, created_at, kid"
             ))?
@@ -318,14 +322,14 @@ impl OidcStore for SqliteStore {
     async fn add_session(&self, s: &LoginSession) -> StoreResult<()> {
         let s = s.clone();
         self.write(move |conn| {
-            let holder: Option<String> = conn
-                .query_row(
-                    "SELECT holder FROM cards WHERE card_number = ?1",
-                    [&s.card_number],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(read_error)?;
+            let holder: Option<String> = select_row(
+                conn,
+                "SELECT holder FROM cards WHERE card_number = ?1",
+                [&s.card_number],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(read_error)?;
             match holder {
                 None => return Err(StoreError::NotFound(Missing::Card)),
                 Some(holder) if holder != s.hsa_id => {
@@ -335,7 +339,8 @@ impl OidcStore for SqliteStore {
                 }
                 Some(_) => {}
             }
-            conn.execute(
+            exec(
+                conn,
                 &format!(
                     "INSERT INTO oidc_sessions ({SESSION}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ),
@@ -359,7 +364,8 @@ impl OidcStore for SqliteStore {
     async fn session(&self, id_sha256: &[u8; 32]) -> StoreResult<Option<LoginSession>> {
         let key = id_sha256.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!("SELECT {SESSION} FROM oidc_sessions WHERE id_sha256 = ?1"),
                 [key],
                 session,
@@ -372,7 +378,8 @@ impl OidcStore for SqliteStore {
     async fn end_session(&self, id_sha256: &[u8; 32], at: OffsetDateTime) -> StoreResult<bool> {
         let key = id_sha256.to_vec();
         self.write(move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 "UPDATE oidc_sessions SET ended_at = ?2 WHERE id_sha256 = ?1 AND ended_at IS NULL",
                 params![key, micros(at)],
             )
@@ -392,7 +399,8 @@ impl OidcStore for SqliteStore {
         self.write(move |conn| {
             let live = "SELECT id_sha256 FROM oidc_sessions WHERE card_number = ?1 \
                         AND ended_at IS NULL AND expires_at > ?2";
-            conn.execute(
+            exec(
+                conn,
                 &format!(
                     "UPDATE oidc_grants SET revoked_at = ?2 WHERE revoked_at IS NULL \
                      AND session_sha256 IN ({live})"
@@ -400,12 +408,12 @@ impl OidcStore for SqliteStore {
                 params![card, micros(at)],
             )
             .map_err(backend_error)?;
-            let ended = conn
-                .execute(
-                    &format!("UPDATE oidc_sessions SET ended_at = ?2 WHERE id_sha256 IN ({live})"),
-                    params![card, micros(at)],
-                )
-                .map_err(backend_error)?;
+            let ended = exec(
+                conn,
+                &format!("UPDATE oidc_sessions SET ended_at = ?2 WHERE id_sha256 IN ({live})"),
+                params![card, micros(at)],
+            )
+            .map_err(backend_error)?;
             append(conn, &audit)?;
             Ok(ended as u64)
         })
@@ -415,7 +423,8 @@ impl OidcStore for SqliteStore {
     async fn add_code(&self, c: &AuthCodeRecord) -> StoreResult<()> {
         let c = c.clone();
         self.write(move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 &format!(
                     "INSERT INTO oidc_codes ({CODE}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
@@ -448,12 +457,41 @@ impl OidcStore for SqliteStore {
     async fn code(&self, code_sha256: &[u8; 32]) -> StoreResult<Option<AuthCodeRecord>> {
         let key = code_sha256.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!("SELECT {CODE} FROM oidc_codes WHERE code_sha256 = ?1"),
                 [key],
                 code,
             )
             .optional()
+        })
+        .await
+    }
+
+    async fn code_with_session(
+        &self,
+        code_sha256: &[u8; 32],
+    ) -> StoreResult<Option<(AuthCodeRecord, Option<LoginSession>)>> {
+        let key = code_sha256.to_vec();
+        self.read(move |conn| {
+            let Some(record) = select_row(
+                conn,
+                &format!("SELECT {CODE} FROM oidc_codes WHERE code_sha256 = ?1"),
+                [key],
+                code,
+            )
+            .optional()?
+            else {
+                return Ok(None);
+            };
+            let login = select_row(
+                conn,
+                &format!("SELECT {SESSION} FROM oidc_sessions WHERE id_sha256 = ?1"),
+                [record.session_sha256.as_slice()],
+                session,
+            )
+            .optional()?;
+            Ok(Some((record, login)))
         })
         .await
     }
@@ -467,14 +505,14 @@ impl OidcStore for SqliteStore {
     ) -> StoreResult<Redemption> {
         let (key, g, audit) = (code_sha256.to_vec(), g.clone(), audit.clone());
         self.write(move |conn| {
-            let found = conn
-                .query_row(
-                    &format!("SELECT {CODE} FROM oidc_codes WHERE code_sha256 = ?1"),
-                    [&key],
-                    code,
-                )
-                .optional()
-                .map_err(read_error)?;
+            let found = select_row(
+                conn,
+                &format!("SELECT {CODE} FROM oidc_codes WHERE code_sha256 = ?1"),
+                [&key],
+                code,
+            )
+            .optional()
+            .map_err(read_error)?;
             let Some(mut found) = found else {
                 return Ok(Redemption::Unknown);
             };
@@ -487,7 +525,8 @@ impl OidcStore for SqliteStore {
             if found.expires_at <= now {
                 return Ok(Redemption::Expired);
             }
-            conn.execute(
+            exec(
+                conn,
                 &format!(
                     "INSERT INTO oidc_grants ({GRANT}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
@@ -504,7 +543,8 @@ impl OidcStore for SqliteStore {
                 ],
             )
             .map_err(refused("a grant with this id or access token id exists"))?;
-            conn.execute(
+            exec(
+                conn,
                 "UPDATE oidc_codes SET redeemed_at = ?2, grant_id = ?3 WHERE code_sha256 = ?1",
                 params![key, micros(now), g.grant_id],
             )
@@ -519,7 +559,8 @@ impl OidcStore for SqliteStore {
     async fn grant_by_jti(&self, access_jti: &str) -> StoreResult<Option<GrantRecord>> {
         let key = access_jti.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!("SELECT {GRANT} FROM oidc_grants WHERE access_jti = ?1"),
                 [key],
                 grant,
@@ -558,7 +599,7 @@ impl OidcStore for SqliteStore {
                 "DELETE FROM oidc_sessions WHERE expires_at < ?1",
                 "DELETE FROM oidc_signing_keys WHERE delete_at IS NOT NULL AND delete_at < ?1",
             ] {
-                gone += conn.execute(sql, [now]).map_err(backend_error)? as u64;
+                gone += exec(conn, sql, [now]).map_err(backend_error)? as u64;
             }
             Ok(gone)
         })

@@ -11,7 +11,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::rows::micros;
-use super::{SqliteStore, append, backend_error, read_error};
+use super::{SqliteStore, append, backend_error, exec, read_error, select_row};
 use crate::model::{AuditEvent, Serial};
 use crate::orders::{
     BrowserSession, OrderRecord, OrderSignature, OrderState, OrderStore, Purged, RELAYED_HINT,
@@ -115,7 +115,8 @@ fn insert_error(e: rusqlite::Error) -> StoreError {
 }
 
 fn load(conn: &Connection, order_ref: &str) -> StoreResult<Option<OrderRecord>> {
-    conn.query_row(
+    select_row(
+        conn,
         &format!("SELECT {ORDER} FROM orders WHERE order_ref = ?1"),
         [order_ref],
         order_row,
@@ -134,14 +135,14 @@ type CertRow = (Option<i64>, Option<String>, Option<String>, String);
 /// The checks of [`OrderStore::sign_order`] on certificate, card and person, inside the
 /// transaction. Returns whether the card is not activated yet.
 fn signer_still_valid(conn: &Connection, sig: &OrderSignature) -> StoreResult<bool> {
-    let cert: Option<CertRow> = conn
-        .query_row(
-            "SELECT revoked_at, card_number, hsa_id, kind FROM certificates WHERE serial = ?1",
-            [sig.certificate_serial.as_bytes()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()
-        .map_err(read_error)?;
+    let cert: Option<CertRow> = select_row(
+        conn,
+        "SELECT revoked_at, card_number, hsa_id, kind FROM certificates WHERE serial = ?1",
+        [sig.certificate_serial.as_bytes()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .optional()
+    .map_err(read_error)?;
     let Some((revoked_at, card, hsa_id, kind)) = cert else {
         return Err(refused("the certificate is not in the store"));
     };
@@ -156,14 +157,14 @@ fn signer_still_valid(conn: &Connection, sig: &OrderSignature) -> StoreResult<bo
             "the certificate is not this card holder's authentication certificate",
         ));
     }
-    let card: Option<(String, String)> = conn
-        .query_row(
-            "SELECT state, holder FROM cards WHERE card_number = ?1",
-            [&sig.card_number],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(read_error)?;
+    let card: Option<(String, String)> = select_row(
+        conn,
+        "SELECT state, holder FROM cards WHERE card_number = ?1",
+        [&sig.card_number],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(read_error)?;
     let Some((state, holder)) = card else {
         return Err(refused("the card is not in the store"));
     };
@@ -175,14 +176,14 @@ fn signer_still_valid(conn: &Connection, sig: &OrderSignature) -> StoreResult<bo
         "not-activated" => true,
         _ => return Err(refused("the card is revoked or dead")),
     };
-    let active: Option<bool> = conn
-        .query_row(
-            "SELECT active FROM persons WHERE hsa_id = ?1",
-            [&sig.hsa_id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(read_error)?;
+    let active: Option<bool> = select_row(
+        conn,
+        "SELECT active FROM persons WHERE hsa_id = ?1",
+        [&sig.hsa_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(read_error)?;
     if active != Some(true) {
         return Err(refused("the card holder is not active"));
     }
@@ -203,7 +204,8 @@ fn sign(conn: &Connection, s: &SignOrder) -> StoreResult<bool> {
     }
     let not_activated = signer_still_valid(conn, &s.signature)?;
     let sig = &s.signature;
-    conn.execute(
+    exec(
+        conn,
         "UPDATE orders SET hint = 'userSign', signed_at = ?2, signer_hsa_id = ?3, \
          signer_card_number = ?4, signer_cert_serial = ?5, signature = ?6, \
          approved_key_sha256 = ?7, return_secret_sha256 = ?8 \
@@ -222,7 +224,8 @@ fn sign(conn: &Connection, s: &SignOrder) -> StoreResult<bool> {
     .map_err(backend_error)?;
     append(conn, &s.audit)?;
     if let (true, Some(activation)) = (not_activated, &s.activation) {
-        conn.execute(
+        exec(
+            conn,
             "UPDATE cards SET state = 'active' WHERE card_number = ?1 AND state = 'not-activated'",
             [&sig.card_number],
         )
@@ -245,7 +248,8 @@ fn return_to(conn: &Connection, r: &ReturnToOrder) -> StoreResult<ReturnOutcome>
         return Ok(ReturnOutcome::Refused);
     }
     if order.browser_session_sha256 != r.browser_session_sha256 {
-        conn.execute(
+        exec(
+            conn,
             "UPDATE orders SET state = 'failed', hint = ?2, return_secret_sha256 = NULL, \
              purge_after = ?3 WHERE order_ref = ?1",
             params![r.order_ref, RELAYED_HINT, micros(r.failed_purge_after)],
@@ -254,7 +258,8 @@ fn return_to(conn: &Connection, r: &ReturnToOrder) -> StoreResult<ReturnOutcome>
         append(conn, &r.on_relay)?;
         return Ok(ReturnOutcome::Relayed);
     }
-    conn.execute(
+    exec(
+        conn,
         "UPDATE orders SET state = 'complete', returned = 1, return_secret_sha256 = NULL, \
          purge_after = ?2 WHERE order_ref = ?1",
         params![r.order_ref, micros(r.complete_purge_after)],
@@ -271,7 +276,8 @@ impl OrderStore for SqliteStore {
         let (o, audit) = (order.clone(), audit.clone());
         self.write(move |conn| {
             let sig = o.signature.as_ref();
-            conn.execute(
+            exec(
+                conn,
                 &format!(
                     "INSERT INTO orders ({ORDER}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
                      ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, \
@@ -316,7 +322,8 @@ impl OrderStore for SqliteStore {
     async fn order(&self, order_ref: &str) -> StoreResult<Option<OrderRecord>> {
         let key = order_ref.to_owned();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!("SELECT {ORDER} FROM orders WHERE order_ref = ?1"),
                 [key],
                 order_row,
@@ -332,7 +339,8 @@ impl OrderStore for SqliteStore {
     ) -> StoreResult<Option<OrderRecord>> {
         let key = app_token_sha256.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!("SELECT {ORDER} FROM orders WHERE app_token_sha256 = ?1"),
                 [key],
                 order_row,
@@ -350,7 +358,8 @@ impl OrderStore for SqliteStore {
     ) -> StoreResult<Option<OrderRecord>> {
         let (token, app) = (autostart_token_sha256.to_vec(), app_token_sha256.to_vec());
         self.write(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 &format!(
                     "UPDATE orders SET autostart_used = 1, app_token_sha256 = ?2, \
                      hint = 'started' WHERE autostart_token_sha256 = ?1 AND autostart_used = 0 \
@@ -373,7 +382,8 @@ impl OrderStore for SqliteStore {
     ) -> StoreResult<bool> {
         let (key, hint) = (order_ref.to_owned(), hint.to_owned());
         self.write(move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 "UPDATE orders SET hint = ?2 WHERE order_ref = ?1 AND state = 'pending' \
                  AND signed_at IS NULL AND expires_at > ?3",
                 params![key, hint, micros(now)],
@@ -393,13 +403,13 @@ impl OrderStore for SqliteStore {
     ) -> StoreResult<bool> {
         let (key, hint, audit) = (order_ref.to_owned(), hint.to_owned(), audit.clone());
         self.write(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE orders SET state = 'failed', hint = ?2, purge_after = ?3, \
+            let changed = exec(
+                conn,
+                "UPDATE orders SET state = 'failed', hint = ?2, purge_after = ?3, \
                      return_secret_sha256 = NULL WHERE order_ref = ?1 AND state = 'pending'",
-                    params![key, hint, micros(purge_after)],
-                )
-                .map_err(backend_error)?;
+                params![key, hint, micros(purge_after)],
+            )
+            .map_err(backend_error)?;
             if changed == 1 {
                 append(conn, &audit)?;
             }
@@ -421,7 +431,8 @@ impl OrderStore for SqliteStore {
     async fn add_browser_session(&self, session: &BrowserSession) -> StoreResult<()> {
         let s = session.clone();
         self.write(move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT INTO order_browser_sessions (id_sha256, created_at, expires_at) \
                  VALUES (?1, ?2, ?3)",
                 params![
@@ -449,7 +460,8 @@ impl OrderStore for SqliteStore {
     ) -> StoreResult<Option<BrowserSession>> {
         let key = id_sha256.to_vec();
         self.read(move |conn| {
-            conn.query_row(
+            select_row(
+                conn,
                 "SELECT id_sha256, created_at, expires_at FROM order_browser_sessions \
                  WHERE id_sha256 = ?1 AND expires_at > ?2",
                 params![key, micros(now)],
@@ -468,15 +480,32 @@ impl OrderStore for SqliteStore {
 
     async fn purge_expired_orders(&self, now: OffsetDateTime) -> StoreResult<Purged> {
         self.write(move |conn| {
-            let orders = conn
-                .execute("DELETE FROM orders WHERE purge_after < ?1", [micros(now)])
-                .map_err(backend_error)?;
-            let browser_sessions = conn
-                .execute(
-                    "DELETE FROM order_browser_sessions WHERE expires_at < ?1",
-                    [micros(now)],
-                )
-                .map_err(backend_error)?;
+            let orders = exec(
+                conn,
+                "DELETE FROM orders WHERE purge_after < ?1",
+                [micros(now)],
+            )
+            .map_err(backend_error)?;
+            let browser_sessions = exec(
+                conn,
+                "DELETE FROM order_browser_sessions WHERE expires_at < ?1",
+                [micros(now)],
+            )
+            .map_err(backend_error)?;
+            // Enrollment claims that lapsed, and the step counts of orders that are gone
+            // (`0005_enroll.sql`).
+            exec(
+                conn,
+                "DELETE FROM card_enrollments WHERE until < ?1",
+                [micros(now)],
+            )
+            .map_err(backend_error)?;
+            exec(
+                conn,
+                "DELETE FROM enrollment_steps WHERE order_ref NOT IN (SELECT order_ref FROM orders)",
+                [],
+            )
+            .map_err(backend_error)?;
             Ok(Purged {
                 orders: orders as u64,
                 browser_sessions: browser_sessions as u64,

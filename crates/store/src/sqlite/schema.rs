@@ -11,6 +11,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_orders.sql"),
     include_str!("../../migrations/sqlite/0003_oidc.sql"),
+    include_str!("../../migrations/sqlite/0004_mypages.sql"),
+    include_str!("../../migrations/sqlite/0005_enroll.sql"),
 ];
 
 /// Brings the schema up to date, each migration in its own transaction.

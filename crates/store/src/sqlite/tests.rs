@@ -110,6 +110,8 @@ impl Harness for SqliteHarness {
 crate::store_conformance_tests!(SqliteHarness::default());
 crate::oidc_store_conformance_tests!(SqliteHarness::default());
 crate::order_conformance_tests!(SqliteHarness::default());
+crate::enroll_conformance_tests!(SqliteHarness::default());
+crate::portal_store_conformance_tests!(SqliteHarness::default());
 
 #[tokio::test]
 async fn audit_log_refuses_update_and_delete_through_sql() {

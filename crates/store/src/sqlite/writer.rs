@@ -124,8 +124,14 @@ fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
     }
 }
 
+/// Runs one transaction-control statement through the statement cache: they run several
+/// times per batch, and parsing them each time cost more than running them.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let error = backend_error(e);
         for job in batch {
             job.refuse(&error);
@@ -135,7 +141,7 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     let mut outcomes: Vec<Box<dyn Outcome>> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = control(conn, "SAVEPOINT job") {
             let error = backend_error(e);
             job.refuse(&error);
             jobs.for_each(|job| job.refuse(&error));
@@ -143,19 +149,19 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
         }
         let outcome = job.run(conn);
         let end = if outcome.succeeded() {
-            "RELEASE job"
+            control(conn, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
         };
         outcomes.push(outcome);
-        if let Err(e) = conn.execute_batch(end) {
+        if let Err(e) = end {
             // The transaction is in an unknown state: abandon the whole batch.
             let error = backend_error(e);
             jobs.for_each(|job| job.refuse(&error));
             return abandon(conn, outcomes, error);
         }
     }
-    let commit = conn.execute_batch("COMMIT").map_err(backend_error);
+    let commit = control(conn, "COMMIT").map_err(backend_error);
     if commit.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
