@@ -26,5 +26,5 @@ mod metadata;
 
 pub use error::RpError;
 pub use flow::{ClientConfig, Login, LoginOptions, PendingLogin, RelyingParty};
-pub use id_token::{IdTokenExpectations, verify_id_token};
+pub use id_token::{IdTokenExpectations, verify_id_token, verify_signature};
 pub use metadata::Metadata;

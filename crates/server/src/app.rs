@@ -27,7 +27,8 @@ struct FetchBody {
     auto_start_token: String,
 }
 
-fn app_token(headers: &HeaderMap) -> Result<&str, ServerError> {
+/// The app token of an app API call (`Authorization: Bearer`).
+pub(crate) fn app_token(headers: &HeaderMap) -> Result<&str, ServerError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -39,7 +40,8 @@ fn app_token(headers: &HeaderMap) -> Result<&str, ServerError> {
         ))
 }
 
-fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ServerError> {
+/// An app API call's JSON body.
+pub(crate) fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ServerError> {
     serde_json::from_slice(bytes).map_err(|_| ServerError::BadRequest("a malformed JSON body"))
 }
 

@@ -11,31 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use eid_protocol::{DeliveryConfirmation, ManagementChallenge, ManagementResponse};
-use serde::Deserialize;
 use serde_json::json;
 
+use crate::app::{app_token, body};
 use crate::{AppState, ServerError, ServerStore};
 
 pub(crate) fn routes<S: ServerStore>() -> Router<AppState<S>> {
     Router::new()
         .route("/app/v1/enroll/management", post(management::<S>))
         .route("/app/v1/enroll/delivered", post(delivered::<S>))
-}
-
-fn app_token(headers: &HeaderMap) -> Result<&str, ServerError> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ServerError::BadRequest(
-            "the app token goes in `Authorization: Bearer`",
-        ))
-}
-
-fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ServerError> {
-    serde_json::from_slice(bytes).map_err(|_| ServerError::BadRequest("a malformed JSON body"))
 }
 
 async fn management<S: ServerStore>(
