@@ -11,6 +11,7 @@
 
 mod demo;
 mod driver;
+mod fetch;
 mod login;
 mod mypages;
 mod site;

@@ -200,10 +200,11 @@ pub(crate) fn dialog(
             escape(card.holder.as_deref().unwrap_or(""))
         ));
     } else {
-        body.push_str(&format!(
-            "<p id=\"card\">{}</p>\n",
-            escape(&pages::notice_text(Notice::NoCard, l))
-        ));
+        let missing = pages::notice_text(Notice::NoCard, l);
+        // Said once: when the notice below is the same words, only there (as an alert).
+        if say != Some(missing.as_str()) {
+            body.push_str(&format!("<p id=\"card\">{}</p>\n", escape(&missing)));
+        }
     }
     if let Some(say) = say {
         body.push_str(&format!(

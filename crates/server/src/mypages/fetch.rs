@@ -14,7 +14,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use eid_orders::{NewOrder, OrderError, Requester};
 use eid_protocol::{OrderKind, OrderStatus};
@@ -209,10 +209,7 @@ pub(crate) async fn fetch_return<S: ServerStore>(
         .unwrap_or_default();
     let mut location = form_urlencoded::Serializer::new(String::from("/mypages?"));
     location.append_pair("fetched", &card);
-    let mut response = see_other(&location.finish());
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        crate::login::clear_cookie(BROWSER_COOKIE),
-    );
-    response
+    // The order flow's browser cookie stays (as after a login): the waiting page, still
+    // open beside, polls the order with it and would otherwise say the fetch failed.
+    see_other(&location.finish())
 }
