@@ -116,7 +116,27 @@ impl Remote {
         Err(RemoteError::NoOrder)
     }
 
-    /// Reports a hint for the order.
+    /// `POST <server>/app/v1/<path>` with the app token and a JSON body; the response if it
+    /// is a success, else the server's refusal.
+    async fn call(
+        &self,
+        server: &Server,
+        path: &str,
+        app_token: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<reqwest::Response, RemoteError> {
+        let response = self
+            .http
+            .post(format!("{}/app/v1/{path}", server.base))
+            .bearer_auth(app_token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        refused(response).await
+    }
+
+    /// Reports a hint on the order.
     pub(crate) async fn report(
         &self,
         server: usize,
@@ -124,15 +144,31 @@ impl Remote {
         hint: HintCode,
     ) -> Result<(), RemoteError> {
         let server = self.server(server)?;
-        let response = self
-            .http
-            .post(format!("{}/app/v1/report", server.base))
-            .bearer_auth(app_token)
-            .json(&AppReport { hint_code: hint })
-            .send()
+        self.call(server, "report", app_token, &AppReport { hint_code: hint })
+            .await
+            .map(drop)
+    }
+
+    /// Completes the order; answers the server's answer, whose return URL is checked to be
+    /// on the order's server.
+    async fn complete_checked(
+        &self,
+        server: usize,
+        app_token: &str,
+        completion: &AppCompletion,
+    ) -> Result<AppCompleteResponse, RemoteError> {
+        let server = self.server(server)?;
+        let done: AppCompleteResponse = self
+            .call(server, "complete", app_token, completion)
+            .await?
+            .json()
             .await
             .map_err(|e| RemoteError::Http(e.to_string()))?;
-        refused(response).await.map(drop)
+        let url = Url::parse(&done.return_url).map_err(|_| RemoteError::WrongReturn)?;
+        if url.origin().ascii_serialization() != server.origin {
+            return Err(RemoteError::WrongReturn);
+        }
+        Ok(done)
     }
 
     /// Completes the order; answers the return URL (on the order's server).
@@ -142,25 +178,10 @@ impl Remote {
         app_token: &str,
         completion: &AppCompletion,
     ) -> Result<String, RemoteError> {
-        let server = self.server(server)?;
-        let response = self
-            .http
-            .post(format!("{}/app/v1/complete", server.base))
-            .bearer_auth(app_token)
-            .json(completion)
-            .send()
-            .await
-            .map_err(|e| RemoteError::Http(e.to_string()))?;
-        let done: AppCompleteResponse = refused(response)
+        Ok(self
+            .complete_checked(server, app_token, completion)
             .await?
-            .json()
-            .await
-            .map_err(|e| RemoteError::Http(e.to_string()))?;
-        let url = Url::parse(&done.return_url).map_err(|_| RemoteError::WrongReturn)?;
-        if url.origin().ascii_serialization() != server.origin {
-            return Err(RemoteError::WrongReturn);
-        }
-        Ok(done.return_url)
+            .return_url)
     }
 
     /// Completes an `enrollSign` order; answers the return URL (on the order's server) and
@@ -171,27 +192,10 @@ impl Remote {
         app_token: &str,
         completion: &AppCompletion,
     ) -> Result<(String, Vec<u8>), RemoteError> {
-        let srv = self.server(server)?;
-        let response = self
-            .http
-            .post(format!("{}/app/v1/complete", srv.base))
-            .bearer_auth(app_token)
-            .json(completion)
-            .send()
-            .await
-            .map_err(|e| RemoteError::Http(e.to_string()))?;
-        let done: AppCompleteResponse = refused(response)
-            .await?
-            .json()
-            .await
-            .map_err(|e| RemoteError::Http(e.to_string()))?;
+        let done = self.complete_checked(server, app_token, completion).await?;
         let certificate = done
             .certificate
             .ok_or_else(|| RemoteError::Http("the answer has no certificate".into()))?;
-        let url = Url::parse(&done.return_url).map_err(|_| RemoteError::WrongReturn)?;
-        if url.origin().ascii_serialization() != srv.origin {
-            return Err(RemoteError::WrongReturn);
-        }
         Ok((done.return_url, certificate))
     }
 
@@ -203,17 +207,11 @@ impl Remote {
         challenge: &[u8; 16],
     ) -> Result<[u8; 16], RemoteError> {
         let server = self.server(server)?;
-        let response = self
-            .http
-            .post(format!("{}/app/v1/enroll/management", server.base))
-            .bearer_auth(app_token)
-            .json(&ManagementChallenge {
-                challenge: challenge.to_vec(),
-            })
-            .send()
-            .await
-            .map_err(|e| RemoteError::Http(e.to_string()))?;
-        let answer: ManagementResponse = refused(response)
+        let challenge = ManagementChallenge {
+            challenge: challenge.to_vec(),
+        };
+        let answer: ManagementResponse = self
+            .call(server, "enroll/management", app_token, &challenge)
             .await?
             .json()
             .await
@@ -233,17 +231,12 @@ impl Remote {
         serial: &str,
     ) -> Result<(), RemoteError> {
         let server = self.server(server)?;
-        let response = self
-            .http
-            .post(format!("{}/app/v1/enroll/delivered", server.base))
-            .bearer_auth(app_token)
-            .json(&DeliveryConfirmation {
-                certificate_serial: serial.to_owned(),
-            })
-            .send()
+        let confirmation = DeliveryConfirmation {
+            certificate_serial: serial.to_owned(),
+        };
+        self.call(server, "enroll/delivered", app_token, &confirmation)
             .await
-            .map_err(|e| RemoteError::Http(e.to_string()))?;
-        refused(response).await.map(drop)
+            .map(drop)
     }
 }
 
