@@ -341,6 +341,16 @@ pub enum CardCommand {
         #[arg(long)]
         file: std::path::PathBuf,
     },
+    /// Revoke a card (lost, stolen, destroyed): in one step the card becomes revoked, every
+    /// valid certificate on it is revoked, its login sessions and My Pages sessions end and
+    /// their access tokens are revoked. Login with it is refused at once on every node.
+    Revoke {
+        /// Card number.
+        card: String,
+        /// Why its certificates are revoked (default: key-compromise, as for a lost card).
+        #[arg(long, value_enum, default_value = "key-compromise")]
+        reason: ReasonArg,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -381,6 +391,36 @@ pub enum CertCommand {
         #[arg(long)]
         person: Option<String>,
     },
+    /// Revoke one certificate. OCSP answers `revoked` at once; for a key compromise a new
+    /// CRL is issued at once too. A lost card: `eid admin card revoke`.
+    Revoke {
+        /// The serial in hex, as `eid admin cert list` prints it (colons allowed).
+        serial: String,
+        /// Why (RFC 5280 reason code).
+        #[arg(long, value_enum)]
+        reason: ReasonArg,
+    },
+    /// Revoke the signing certificates that were issued but never written to their card
+    /// within `ca.undelivered_revoke_after_hours` (`eid serve` does it every hour).
+    ExpireUndelivered,
+}
+
+/// Revocation reasons of RFC 5280 (§5.3.1). `certificateHold` is not offered: revocation
+/// is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReasonArg {
+    /// unspecified (0): no reason given.
+    Unspecified,
+    /// keyCompromise (1): the key may be in other hands (a lost or stolen card).
+    KeyCompromise,
+    /// affiliationChanged (3): the holder's organisation or name changed.
+    AffiliationChanged,
+    /// superseded (4): replaced by a new certificate.
+    Superseded,
+    /// cessationOfOperation (5): no longer needed, the key not suspected.
+    CessationOfOperation,
+    /// privilegeWithdrawn (9): the holder may no longer use it.
+    PrivilegeWithdrawn,
 }
 
 /// Commands on a virtual card file, as its holder would use them.
@@ -417,6 +457,29 @@ pub enum BenchCommand {
     /// Whole card logins over loopback HTTP: browser, eID app with a virtual card, and
     /// relying party. Self-contained: a fresh data folder, removed afterwards.
     Login(BenchLoginArgs),
+    /// Whole signing-certificate fetches from My Pages over loopback HTTP: browser and eID
+    /// app with a virtual card logged in to My Pages before the clock starts.
+    /// Self-contained: a fresh data folder, removed afterwards.
+    Enroll(BenchEnrollArgs),
+    /// OCSP responses per second over loopback HTTP, measured by `wrk` against the real
+    /// server (cached GETs, or `--nonce` POSTs). Self-contained: a fresh data folder,
+    /// removed afterwards.
+    Ocsp(crate::bench::OcspArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEnrollArgs {
+    /// Workers at once (each with its own HTTP clients; a card per fetch).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// How long to measure, in seconds (less if the cards run out first).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Cards provisioned and logged in to My Pages before the clock starts: each fetches
+    /// once (a card with a valid signing certificate may not fetch again), so the run
+    /// stops early, and says so, when they run out.
+    #[arg(long, default_value_t = 3000)]
+    pub cards: usize,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,12 @@ pub async fn run(args: ServeArgs) -> Outcome {
     let state = build(&config, None).await?;
     // Expired orders, browser sessions, codes and login sessions are forgotten.
     let _housekeeping = spawn_housekeeping(state.clone(), std::time::Duration::from_secs(60));
+    // Signing certificates issued but never written to their card are revoked, hourly.
+    let _lifecycle = eid_server::lifecycle::spawn(
+        state.clone(),
+        std::time::Duration::from_secs(3600),
+        config.ca.undelivered_revoke_after,
+    );
     let listener = bind(config.listen)
         .await
         .map_err(|e| Failure::Usage(e.to_string()))?;

@@ -811,6 +811,342 @@ fn a_dead_card_is_still_shown() {
     assert_eq!(shown["certificates"].as_array().unwrap().len(), 2);
 }
 
+/// The audit log of the data folder, read through the store as `eid serve` would.
+fn audit_log(data: &Path) -> Vec<eid_store::AuditEntry> {
+    use eid_store::Store as _;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = eid_store::SqliteStore::open(&data.join("eid.db"), Default::default())
+            .await
+            .unwrap();
+        store.audit_entries(0, 10_000).await.unwrap()
+    })
+}
+
+#[test]
+fn cert_revoke_revokes_once_and_refuses_bad_input_changing_nothing() {
+    let eid = Eid::new();
+    let issue = |name: &str, profile: &str| {
+        let csr = eid.csr(name);
+        eid.json(&[
+            "admin",
+            "cert",
+            "issue",
+            "--card",
+            "9752000001",
+            "--profile",
+            profile,
+            "--csr",
+            path(&csr),
+        ])["serial"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let auth = issue("auth", "authentication");
+    let signing = issue("sign", "signing");
+    let before = eid.snapshot();
+    for (args, code, says) in [
+        (
+            vec!["admin", "cert", "revoke", "XYZ", "--reason", "superseded"],
+            2,
+            "is not a certificate serial",
+        ),
+        (
+            vec!["admin", "cert", "revoke", "0", "--reason", "superseded"],
+            2,
+            "is not a certificate serial",
+        ),
+        (
+            vec![
+                "admin",
+                "cert",
+                "revoke",
+                "0ABCDEF1",
+                "--reason",
+                "superseded",
+            ],
+            1,
+            "no certificate with serial 0ABCDEF1",
+        ),
+        (
+            vec![
+                "admin",
+                "cert",
+                "revoke",
+                &auth,
+                "--reason",
+                "certificate-hold",
+            ],
+            2,
+            "certificate-hold",
+        ),
+        (vec!["admin", "cert", "revoke", &auth], 2, "--reason"),
+    ] {
+        let msg = eid.fails(&args, code);
+        assert!(msg.contains(says), "{args:?}: {msg}");
+        assert_eq!(eid.snapshot(), before, "{args:?} changed something");
+    }
+
+    // A key compromise: revoked, and a CRL issued at once.
+    let revoked = eid.json(&[
+        "admin",
+        "cert",
+        "revoke",
+        &auth,
+        "--reason",
+        "key-compromise",
+    ]);
+    assert_eq!(revoked["certificate"]["serial"], auth.as_str());
+    assert_eq!(revoked["certificate"]["status"], "revoked (keyCompromise)");
+    assert!(revoked["crl_number"].as_u64().unwrap() >= 1, "{revoked}");
+    // Another reason: the serial as openssl prints it with colons, in lower case; the CRL
+    // waits for the schedule.
+    let spaced: Vec<String> = signing
+        .to_ascii_lowercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let out = eid.ok(&[
+        "admin",
+        "cert",
+        "revoke",
+        &spaced.join(":"),
+        "--reason",
+        "cessation-of-operation",
+    ]);
+    assert!(
+        out.contains(&format!(
+            "revoked signing certificate {signing} (cessationOfOperation)"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("CRL"), "{out}");
+
+    // Twice is refused, saying since when and why; nothing changes.
+    let after = eid.snapshot();
+    let msg = eid.fails(
+        &["admin", "cert", "revoke", &auth, "--reason", "superseded"],
+        1,
+    );
+    assert!(msg.contains("already revoked"), "{msg}");
+    assert!(msg.contains("keyCompromise"), "{msg}");
+    assert_eq!(eid.snapshot(), after);
+
+    let log = audit_log(&eid.data);
+    let revocations: Vec<_> = log
+        .iter()
+        .filter(|e| e.event.action == "certificate.revoke")
+        .map(|e| &e.event)
+        .collect();
+    assert_eq!(revocations.len(), 2);
+    assert_eq!(revocations[0].subject, auth);
+    assert_eq!(revocations[0].details["reason"], "keyCompromise");
+    assert!(revocations[0].actor.starts_with("admin:"));
+    assert_eq!(revocations[1].subject, signing);
+    assert!(log.iter().any(|e| e.event.action == "crl.issue"));
+    assert!(eid.ok(&["admin", "audit", "verify"]).contains("intact"));
+}
+
+#[test]
+fn card_revoke_revokes_the_card_and_every_certificate_on_it_once() {
+    let eid = Eid::new();
+    let issued = eid.json(&[
+        "admin",
+        "card",
+        "issue",
+        "--holder",
+        "SE2321000016-A1B2",
+        "--kind",
+        "two-pin",
+    ]);
+    let number = issued["card_number"].as_str().unwrap().to_owned();
+    let before = eid.snapshot();
+    for (card, code, says) in [
+        ("12ab", 2, "is not a card number"),
+        ("9752000077", 1, "no card with number 9752000077"),
+    ] {
+        let msg = eid.fails(&["admin", "card", "revoke", card], code);
+        assert!(msg.contains(says), "{card}: {msg}");
+        assert_eq!(eid.snapshot(), before);
+    }
+
+    let done = eid.json(&["admin", "card", "revoke", &number]);
+    assert_eq!(done["card"], number.as_str());
+    assert_eq!(done["reason"], "keyCompromise", "a lost card by default");
+    let revoked: Vec<&str> = done["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(revoked.len(), 2, "authentication and attestation: {done}");
+    assert!(done["crl_number"].as_u64().unwrap() >= 1, "{done}");
+    let cards = eid.json(&["admin", "card", "list"]);
+    let card = cards
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["card_number"] == number.as_str())
+        .unwrap();
+    assert_eq!(card["state"], "revoked");
+    let certs = eid.json(&["admin", "cert", "list", "--card", &number]);
+    for cert in certs.as_array().unwrap() {
+        assert_eq!(cert["status"], "revoked (keyCompromise)", "{cert}");
+    }
+    // The other card of the holder is untouched.
+    let other = eid.json(&["admin", "card", "list"]);
+    assert!(
+        other
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["card_number"] == "9752000001" && c["state"] == "active")
+    );
+
+    let after = eid.snapshot();
+    let msg = eid.fails(
+        &["admin", "card", "revoke", &number, "--reason", "superseded"],
+        1,
+    );
+    assert!(msg.contains("already revoked"), "{msg}");
+    assert_eq!(eid.snapshot(), after);
+
+    let log = audit_log(&eid.data);
+    let card_entry = log
+        .iter()
+        .find(|e| e.event.action == "card.revoke")
+        .unwrap();
+    assert_eq!(card_entry.event.subject, number);
+    assert!(card_entry.event.actor.starts_with("admin:"));
+    let cert_entries: Vec<&str> = log
+        .iter()
+        .filter(|e| e.event.action == "certificate.revoke")
+        .map(|e| e.event.subject.as_str())
+        .collect();
+    assert_eq!(cert_entries, revoked);
+    assert!(eid.ok(&["admin", "audit", "verify"]).contains("intact"));
+}
+
+#[test]
+fn expire_undelivered_revokes_only_what_a_fetch_left_off_the_card() {
+    use eid_store::Store as _;
+    let eid = Eid::new();
+    let csr = eid.csr("auth");
+    eid.ok(&[
+        "admin",
+        "cert",
+        "issue",
+        "--card",
+        "9752000001",
+        "--profile",
+        "authentication",
+        "--csr",
+        path(&csr),
+    ]);
+    // Handed out by the administrator: delivered, never expired as undelivered.
+    let csr = eid.csr("sign");
+    let handed_out = eid.json(&[
+        "admin",
+        "cert",
+        "issue",
+        "--card",
+        "9752000001",
+        "--profile",
+        "signing",
+        "--csr",
+        path(&csr),
+    ])["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What a fetch leaves when it stops after the CA issued: a signing certificate of the
+    // card, issued 30 hours ago, never confirmed on the card.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let issued_at = eid_clock::Clock::now(&eid_clock::SystemClock) - time::Duration::hours(30);
+    let orphan = eid_store::CertificateRecord {
+        serial: "7E57AB1E".parse().unwrap(),
+        kind: eid_store::CertKind::Signing,
+        card_number: Some("9752000001".into()),
+        hsa_id: Some("SE2321000016-A1B2".into()),
+        status: eid_store::CertStatus::Valid,
+        der: vec![0x30, 0x00],
+        not_before: issued_at,
+        not_after: issued_at + time::Duration::days(700),
+        public_key_sha256: [0x7E; 32],
+        issued_at,
+    };
+    runtime.block_on(async {
+        use eid_store::EnrollStore as _;
+        let store = eid_store::SqliteStore::open(&eid.data.join("eid.db"), Default::default())
+            .await
+            .unwrap();
+        let serial = handed_out.parse().unwrap();
+        assert!(
+            store.delivered_at(&serial).await.unwrap().is_some(),
+            "recorded as handed out when issued"
+        );
+        let audit = eid_store::AuditEvent {
+            at: issued_at,
+            actor: "person:SE2321000016-A1B2".into(),
+            action: "certificate.issue".into(),
+            subject: "7E57AB1E".into(),
+            details: serde_json::json!({ "kind": "signing" }),
+        };
+        store.add_certificate(&orphan, &audit).await.unwrap();
+    });
+
+    // Not yet with a longer configured time.
+    let out = eid.ok(&[
+        "admin",
+        "cert",
+        "expire-undelivered",
+        "--set",
+        "ca.undelivered_revoke_after_hours=48",
+    ]);
+    assert!(
+        out.contains("no signing certificate has waited 48 hours"),
+        "{out}"
+    );
+    // With the default (24 hours): the orphan only.
+    let revoked = eid.json(&["admin", "cert", "expire-undelivered"]);
+    let serials: Vec<&str> = revoked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(serials, ["7E57AB1E"]);
+    assert_eq!(revoked[0]["status"], "revoked (cessationOfOperation)");
+    let certs = eid.json(&["admin", "cert", "list", "--card", "9752000001"]);
+    let status = |serial: &str| {
+        certs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["serial"] == serial)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(&handed_out), "valid");
+    assert_eq!(status("7E57AB1E"), "revoked (cessationOfOperation)");
+    // Nothing left to do.
+    assert_eq!(
+        eid.json(&["admin", "cert", "expire-undelivered"]),
+        Value::Array(vec![])
+    );
+    let log = audit_log(&eid.data);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.event.action == "certificate.revoke")
+            .map(|e| e.event.subject.as_str())
+            .collect::<Vec<_>>(),
+        ["7E57AB1E"]
+    );
+    assert!(eid.ok(&["admin", "audit", "verify"]).contains("intact"));
+}
+
 #[test]
 fn serve_answers_readiness_and_stops_on_sigterm() {
     use std::io::BufRead;
@@ -1265,4 +1601,62 @@ fn rotate_secret_gives_a_confidential_client_a_new_secret_once() {
     assert!(msg.contains("no client `nobody`"), "{msg}");
     let audit = eid.ok(&["admin", "audit", "verify"]);
     assert!(audit.contains("intact"), "{audit}");
+}
+
+/// Runs `eid bench <args>` (self-contained: no data folder of ours); its stdout's last line
+/// and its stderr.
+fn bench(args: &[&str]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eid"))
+        .arg("bench")
+        .args(args)
+        .env_remove("EID_DATA")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{args:?}: {err}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap_or_default().to_owned();
+    (last, err)
+}
+
+/// `<N> <what>/s p50=<ms> p99=<ms> errors=<n>`: the rate and the error count.
+fn figure(line: &str, what: &str) -> (f64, u64) {
+    let words: Vec<&str> = line.split(' ').collect();
+    assert_eq!(words.len(), 5, "{line}");
+    assert!(words[1] == format!("{what}/s"), "{line}");
+    assert!(
+        words[2].starts_with("p50=") && words[3].starts_with("p99="),
+        "{line}"
+    );
+    for w in &words[2..4] {
+        w[4..].parse::<f64>().unwrap();
+    }
+    let errors = words[4].strip_prefix("errors=").unwrap().parse().unwrap();
+    (words[0].parse().unwrap(), errors)
+}
+
+#[test]
+fn bench_login_logs_in_without_errors() {
+    let (last, _) = bench(&["login", "--duration", "1", "--concurrency", "2"]);
+    let (rate, errors) = figure(&last, "ceremonies");
+    assert!(rate > 0.0 && errors == 0, "{last}");
+}
+
+#[test]
+fn bench_enroll_fetches_without_errors_and_says_when_the_cards_ran_out() {
+    let (last, err) = bench(&[
+        "enroll",
+        "--duration",
+        "30",
+        "--concurrency",
+        "2",
+        "--cards",
+        "12",
+    ]);
+    let (rate, errors) = figure(&last, "enrollments");
+    assert!(rate > 0.0 && errors == 0, "{last}");
+    // Twelve cards do not last 30 seconds: every one fetched, and the run stopped early.
+    assert!(err.contains("12 enrollments in"), "{err}");
+    assert!(err.contains("ran out"), "{err}");
+    assert!(err.contains("provisioned in"), "{err}");
 }

@@ -1,11 +1,30 @@
-//! `eid admin cert`: issue a certificate from a request, list certificates.
+//! `eid admin cert`: issue a certificate from a request, list certificates, revoke one,
+//! and revoke the signing certificates that never reached their card.
+//!
+//! A revocation goes through the store ([`Store::revoke_certificate`], by way of
+//! `eid_server::lifecycle::revoke_certificate`) with an audit entry naming the
+//! administrator; an authentication certificate's card also loses its login sessions at the
+//! identity provider (single sign-on does not outlive the certificate). OCSP answers `revoked` from the next request on (every node
+//! reads the store's revocation marker), and a key compromise also gets a new CRL at once
+//! ([`publish_crl_now`]), so relying parties that only fetch CRLs learn of it before the
+//! next scheduled one. A refused revocation (unknown serial, already revoked, malformed
+//! serial) changes nothing.
+//!
+//! A signing certificate issued here is handed to the administrator (printed, `--out`),
+//! who writes it to the card: it is recorded as delivered at once, so that the periodic
+//! revocation of certificates that a fetch issued but never wrote to the card
+//! (`eid_server::lifecycle`) never takes it for one.
 
-use eid_pki::{Csr, IssueRequest, Profile, issue};
-use eid_store::Store;
-use eid_store::{CertStatus, CertificateRecord};
+use eid_config::Config;
+use eid_pki::{CrlSchedule, Csr, IssueRequest, Profile, issue};
+use eid_store::enroll::{Delivery, EnrollStore};
+use eid_store::{
+    CertKind, CertStatus, CertificateRecord, RevocationReason, Serial, SqliteStore, Store,
+};
+use serde_json::json;
 
-use super::{actor, now};
-use crate::cli::{CertCommand, Common, ProfileArg};
+use super::{actor, event, now};
+use crate::cli::{CertCommand, Common, ProfileArg, ReasonArg};
 use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
 use crate::output::{self, table};
@@ -61,6 +80,9 @@ pub async fn run(common: &Common, cmd: CertCommand) -> Outcome {
                 &mut rand::rng(),
             )
             .await?;
+            if issued.record.kind == CertKind::Signing {
+                record_handed_out(store.as_ref(), &issued.record).await?;
+            }
             if let Some(out) = &out {
                 // The certificate is committed already; a failed write loses nothing.
                 std::fs::write(out, &issued.pem).map_err(|e| {
@@ -116,7 +138,178 @@ pub async fn run(common: &Common, cmd: CertCommand) -> Outcome {
             table(&["SERIAL", "KIND", "CARD", "STATUS", "NOT AFTER"], &rows);
             Ok(())
         }
+        CertCommand::Revoke { serial, reason } => {
+            revoke(common, &config, &serial, reason.into()).await
+        }
+        CertCommand::ExpireUndelivered => expire_undelivered(common, &config).await,
     }
+}
+
+impl From<ReasonArg> for RevocationReason {
+    fn from(arg: ReasonArg) -> Self {
+        match arg {
+            ReasonArg::Unspecified => Self::Unspecified,
+            ReasonArg::KeyCompromise => Self::KeyCompromise,
+            ReasonArg::AffiliationChanged => Self::AffiliationChanged,
+            ReasonArg::Superseded => Self::Superseded,
+            ReasonArg::CessationOfOperation => Self::CessationOfOperation,
+            ReasonArg::PrivilegeWithdrawn => Self::PrivilegeWithdrawn,
+        }
+    }
+}
+
+/// Records a signing certificate issued by the administrator as delivered: it leaves here
+/// in the administrator's hands, not through a fetch that could stop before the card.
+async fn record_handed_out(store: &SqliteStore, record: &CertificateRecord) -> Outcome {
+    let at = now();
+    let card = record.card_number.clone().unwrap_or_default();
+    let delivery = Delivery {
+        serial: record.serial.clone(),
+        card_number: card.clone(),
+        order_ref: "eid admin cert issue".into(),
+        at,
+        audit: event(
+            at,
+            "certificate.deliver",
+            &record.serial.to_string(),
+            json!({ "card": card, "by": "administrator" }),
+        ),
+        // The card's previous signing certificate in force, if any, is revoked with it.
+        superseded_audit: event(
+            at,
+            "certificate.revoke",
+            "",
+            json!({ "reason": RevocationReason::Superseded, "card": card,
+                    "supersededBy": record.serial.to_string() }),
+        ),
+    };
+    store.confirm_delivery(&delivery).await.map_err(|e| {
+        Failure::Internal(format!(
+            "issued {} but cannot record it as handed out: {e}",
+            record.serial
+        ))
+    })?;
+    Ok(())
+}
+
+/// `eid admin cert revoke SERIAL --reason R`.
+async fn revoke(
+    common: &Common,
+    config: &Config,
+    serial: &str,
+    reason: RevocationReason,
+) -> Outcome {
+    let serial: Serial = serial.parse().map_err(|e| {
+        Failure::Usage(format!(
+            "`{serial}` is not a certificate serial ({e}): give it in hex as `eid admin cert list` prints it"
+        ))
+    })?;
+    let store = open_store(config).await?;
+    let Some(cert) = store.certificate(&serial).await? else {
+        return Err(Failure::Refused(format!(
+            "no certificate with serial {serial} exists"
+        )));
+    };
+    if let CertStatus::Revoked { at, reason } = cert.status {
+        return Err(Failure::Refused(format!(
+            "certificate {serial} is already revoked (since {}, {})",
+            rfc3339(at),
+            output::kebab(&reason)
+        )));
+    }
+    let done =
+        eid_server::lifecycle::revoke_certificate(store.as_ref(), &serial, reason, &actor(), now())
+            .await
+            .map_err(|e| match e {
+                // Revoked by someone else since the check above.
+                eid_store::StoreError::Refused(_) => {
+                    Failure::Refused(format!("certificate {serial} is already revoked"))
+                }
+                e => e.into(),
+            })?;
+    let crl = publish_crl_now(config, &store, reason).await;
+    let revoked = &done.certificate;
+    if common.json {
+        return output::json(&json!({
+            "certificate": CertView::from(revoked),
+            "login_sessions": done.login_sessions,
+            "crl_number": crl,
+        }));
+    }
+    println!(
+        "revoked {} certificate {serial} ({})",
+        output::kebab(&revoked.kind),
+        output::kebab(&reason)
+    );
+    if done.login_sessions > 0 {
+        println!("{} login session(s) of its card ended", done.login_sessions);
+    }
+    if let Some(number) = crl {
+        println!("CRL {number} issued");
+    }
+    Ok(())
+}
+
+/// `eid admin cert expire-undelivered`.
+async fn expire_undelivered(common: &Common, config: &Config) -> Outcome {
+    let store = open_store(config).await?;
+    let after = config.ca.undelivered_revoke_after;
+    let revoked =
+        eid_server::lifecycle::revoke_undelivered(store.as_ref(), after, &actor(), now()).await?;
+    let views: Vec<CertView> = revoked.iter().map(CertView::from).collect();
+    if common.json {
+        return output::json(&views);
+    }
+    if views.is_empty() {
+        println!(
+            "no signing certificate has waited {} hours or more for its card",
+            after.whole_hours()
+        );
+    }
+    for v in &views {
+        println!(
+            "revoked undelivered signing certificate {} of card {} (cessationOfOperation)",
+            v.serial,
+            v.card.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+/// After a committed revocation for `reason`: a key compromise gets a new CRL now (the
+/// other reasons wait for the server's schedule). Returns the new CRL's number. A CRL that
+/// cannot be issued does not undo the revocation: it is reported, and `eid serve` issues
+/// one on its schedule.
+pub(super) async fn publish_crl_now(
+    config: &Config,
+    store: &SqliteStore,
+    reason: RevocationReason,
+) -> Option<u64> {
+    if reason != RevocationReason::KeyCompromise {
+        return None;
+    }
+    let published = match load_ca(config) {
+        Ok(ca) => ca
+            .publish_crl(store, &CrlSchedule::default(), now(), &actor())
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match published {
+        Ok(crl) => Some(crl.number),
+        Err(e) => {
+            eprintln!(
+                "eid: warning: the revocation is done, but no new CRL could be issued now ({e}); \
+                 `eid serve` issues one on its schedule"
+            );
+            None
+        }
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// A certificate as shown to the administrator (the DER as PEM).
@@ -134,10 +327,6 @@ struct CertView {
 
 impl From<&CertificateRecord> for CertView {
     fn from(r: &CertificateRecord) -> Self {
-        let rfc3339 = |t: time::OffsetDateTime| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        };
         Self {
             serial: r.serial.to_string(),
             kind: output::kebab(&r.kind),

@@ -1,6 +1,7 @@
 //! `eid admin …`: the ID administrator's commands.
 
 pub(crate) mod card_issue;
+mod card_revoke;
 mod card_unblock;
 mod cert;
 pub(crate) mod client;

@@ -266,6 +266,9 @@ pub async fn card(common: &Common, cmd: CardCommand) -> Outcome {
             )
         }
         CardCommand::Unblock { file } => super::card_unblock::run(common, &config, &file).await,
+        CardCommand::Revoke { card, reason } => {
+            super::card_revoke::run(common, &config, &card, reason).await
+        }
         CardCommand::List { holder } => {
             let holder = holder.map(|h| h.trim().to_ascii_uppercase());
             let cards = open_store(&config).await?.cards(holder.as_deref()).await?;

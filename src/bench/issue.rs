@@ -17,8 +17,8 @@ use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
 
 use super::ORG;
-const HSA_ID: &str = "SE2321000016-BENCH1";
-const CARD: &str = "9752000000001";
+pub(super) const HSA_ID: &str = "SE2321000016-BENCH1";
+pub(super) const CARD: &str = "9752000000001";
 
 /// CSRs made per second of measuring: more than the CA can use, so the run never starves.
 const CSRS_PER_SECOND: usize = 5_000;
@@ -138,7 +138,7 @@ async fn worker(
 }
 
 /// One organisation, person and card to issue for.
-async fn seed(store: &dyn Store) -> Outcome {
+pub(super) async fn seed(store: &dyn Store) -> Outcome {
     let now = crate::admin::now();
     let event = |action: &str| super::event(now, action);
     super::add_organisation(store, now, true).await?;
@@ -173,7 +173,7 @@ async fn seed(store: &dyn Store) -> Outcome {
 }
 
 /// `count` DER CSRs of fresh P-256 keys, made on every core.
-async fn make_csrs(count: usize) -> Outcome<Vec<Vec<u8>>> {
+pub(super) async fn make_csrs(count: usize) -> Outcome<Vec<Vec<u8>>> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut tasks = Vec::new();
     for t in 0..threads {

@@ -7,34 +7,27 @@
 //! `--token-only` times only token exchanges, on codes minted by untimed ceremonies.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use eid_card::{
-    Card as _, CardClient, CardProfile, KeySlot, Pin, PinRef, VirtualCard, VirtualReader,
-};
+use eid_card::{CardClient, VirtualReader};
 use eid_config::Config;
 use eid_idp::ClientSpec;
-use eid_pki::{CardMasterKey, KeyAlgorithm};
-use eid_protocol::{AppCompleteResponse, AppFetchResponse, ToBeSigned};
-use eid_ra::{Personalisation, PinLetter, personalise};
-use eid_server::{Secrets, Settings, bind, build_state, router, serve};
-use eid_store::{CardKind, Person, Store};
+use eid_pki::KeyAlgorithm;
 use jsonwebtoken::{DecodingKey, Validation};
-use reqwest::header::{LOCATION, SET_COOKIE};
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::percentile_ms;
+use super::browser::{Browser, client, encode, err, form, query, random};
+use super::provision::{self, InProcess};
+use super::{collect, report};
 use crate::cli::BenchLoginArgs;
 use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
 
-use super::ORG;
 const CLIENT: &str = "bench";
 const REDIRECT: &str = "http://127.0.0.1:3001/cb";
 /// Persons and cards provisioned at least (one card per worker, more if asked).
@@ -50,81 +43,23 @@ pub async fn run(args: BenchLoginArgs) -> Outcome {
     let config = Config::load(&dir, &[])?;
     let ca = Arc::new(load_ca(&config)?);
     let store = open_store(&config).await?;
-    let master =
-        CardMasterKey::load(&config.cards.master_key).map_err(|e| Failure::Usage(e.to_string()))?;
+    let master = provision::master_key(&config)?;
 
     let persons = args.concurrency.max(MIN_PERSONS);
     eprintln!("provisioning {persons} persons with virtual two-PIN cards (not timed)…");
     let now = crate::admin::now();
-    let event = |action: &str| super::event(now, action);
     super::add_organisation(store.as_ref(), now, false).await?;
-    let mut cards = Vec::with_capacity(persons);
-    for i in 0..persons {
-        let hsa_id = format!("SE{ORG}-B{i:04}");
-        let card_number = format!("97521{i:05}");
-        store
-            .add_person(
-                &Person {
-                    hsa_id: hsa_id.clone(),
-                    given_name: "Bench".into(),
-                    surname: format!("Marker{i}"),
-                    org_number: ORG.into(),
-                    signing_entitled: true,
-                    active: true,
-                    created_at: now,
-                },
-                &event("person.add"),
-            )
-            .await?;
-        let card = VirtualCard::in_memory(CardProfile::new(
-            &card_number,
-            "610",
-            eid_card::CardKind::TwoPin,
-        ))
-        .map_err(|e| Failure::Internal(format!("virtual card: {e}")))?;
-        let card = CardClient::new(VirtualReader::new(card));
-        let letter = personalise(
-            &card,
-            &ca,
-            store.as_ref(),
-            &master,
-            &Personalisation {
-                holder: &hsa_id,
-                card_number: &card_number,
-                product_number: "610",
-                kind: CardKind::TwoPin,
-                virtual_card: true,
-            },
-            "bench",
-            crate::admin::now(),
-            &mut rand::rng(),
-        )
-        .await
-        .map_err(|e| Failure::Internal(format!("personalisation: {e}")))?;
-        let PinLetter::TwoPin { pin1, .. } = letter else {
-            return Err(Failure::Internal("not a two-PIN letter".into()));
-        };
-        cards.push((card, pin1));
-    }
+    let cards = provision::cards(&store, &ca, &master, persons, args.concurrency).await?;
 
-    let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .map_err(|e| Failure::Internal(e.to_string()))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Failure::Internal(e.to_string()))?;
-    let base = format!("http://{addr}");
-    let secrets =
-        Secrets::load_or_create(&config.data_dir).map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut settings = Settings::new(base.clone());
-    // One card and one browser would otherwise be limited to 10 logins a minute.
-    settings.rate_limits.order_starts_per_session.max = 0;
-    settings.rate_limits.completions_per_card.max = 0;
-    let clock = Arc::new(eid_clock::SystemClock);
-    let state = build_state(Arc::clone(&store), ca, clock, settings, secrets)
-        .await
-        .map_err(|e| Failure::Internal(e.to_string()))?;
-    let (_, secret) = state
+    let server = InProcess::start(&config, Arc::clone(&store), ca, master, |settings| {
+        // One card and one browser would otherwise be limited to 10 logins a minute.
+        settings.rate_limits.order_starts_per_session.max = 0;
+        settings.rate_limits.completions_per_card.max = 0;
+    })
+    .await?;
+    let base = server.base.clone();
+    let (_, secret) = server
+        .state
         .provider
         .register_client(
             &ClientSpec {
@@ -149,24 +84,17 @@ pub async fn run(args: BenchLoginArgs) -> Outcome {
         "Basic {}",
         STANDARD.encode(format!("{}:{}", form(CLIENT), form(secret.expose())))
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, router(state), async {
-        let _ = stopped.await;
-    }));
 
     let keys = jwks(&base).await?;
     let shared = Arc::new(Shared { base, basic, keys });
     let workers: Vec<Worker> = cards
         .into_iter()
         .take(args.concurrency)
-        .map(|(card, pin1)| {
+        .map(|card| {
             Ok(Worker {
-                http: reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| Failure::Internal(e.to_string()))?,
-                card,
-                pin1,
+                http: client().map_err(Failure::Internal)?,
+                card: card.card,
+                pin1: card.pin1,
                 shared: Arc::clone(&shared),
             })
         })
@@ -178,8 +106,7 @@ pub async fn run(args: BenchLoginArgs) -> Outcome {
         ceremonies(workers, args.duration, args.concurrency).await
     };
 
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    server.stop().await;
     drop(store);
     drop(folder);
     result
@@ -309,43 +236,6 @@ async fn token_only(mut workers: Vec<Worker>, duration: u64, concurrency: usize)
     report("tokens", &mut latencies, &errors, timed)
 }
 
-type Results = (Vec<u64>, Vec<String>);
-
-async fn collect(set: &mut tokio::task::JoinSet<Results>) -> Outcome<Results> {
-    let mut latencies = Vec::new();
-    let mut errors = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        let (lat, errs) =
-            joined.map_err(|e| Failure::Internal(format!("a load task failed: {e}")))?;
-        latencies.extend(lat);
-        errors.extend(errs);
-    }
-    Ok((latencies, errors))
-}
-
-fn report(what: &str, latencies: &mut [u64], errors: &[String], elapsed: Duration) -> Outcome {
-    let elapsed = elapsed.as_secs_f64();
-    eprintln!(
-        "{} {what} in {elapsed:.2} s, {} errors",
-        latencies.len(),
-        errors.len()
-    );
-    if let Some(e) = errors.first() {
-        eprintln!("first error: {e}");
-    }
-    let rate = latencies.len() as f64 / elapsed;
-    println!(
-        "{rate:.0} {what}/s p50={:.2} p99={:.2} errors={}",
-        percentile_ms(latencies, 50.0),
-        percentile_ms(latencies, 99.0),
-        errors.len()
-    );
-    if !errors.is_empty() {
-        return Err(Failure::Internal(format!("{} {what} failed", errors.len())));
-    }
-    Ok(())
-}
-
 /// The decoding keys of the server's JWKS by `kid`.
 async fn jwks(base: &str) -> Outcome<HashMap<String, DecodingKey>> {
     let set: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{base}/oidc/jwks"))
@@ -366,110 +256,7 @@ async fn jwks(base: &str) -> Outcome<HashMap<String, DecodingKey>> {
     Ok(keys)
 }
 
-/// A browser's response, its cookies already taken.
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Page {
-    fn expect(self, status: u16, step: &str) -> Result<Self, String> {
-        if self.status == status {
-            Ok(self)
-        } else {
-            Err(format!(
-                "{step}: status {} (expected {status}): {}",
-                self.status,
-                self.body.chars().take(200).collect::<String>()
-            ))
-        }
-    }
-
-    /// The `value` of the hidden input `name`.
-    fn input(&self, name: &str) -> Result<String, String> {
-        between(&self.body, &format!("name=\"{name}\" value=\""), "\"")
-    }
-}
-
-fn between(text: &str, start: &str, end: &str) -> Result<String, String> {
-    let from = text
-        .find(start)
-        .ok_or_else(|| format!("`{start}` not in the page"))?
-        + start.len();
-    let len = text[from..]
-        .find(end)
-        .ok_or_else(|| format!("no end of `{start}`"))?;
-    Ok(text[from..from + len].to_owned())
-}
-
-fn form(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-fn encode(pairs: &[(&str, &str)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
-fn random(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn err<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> String {
-    move |e| format!("{step}: {e}")
-}
-
 impl Worker {
-    /// A browser request with the ceremony's cookies; takes the cookies it sets.
-    async fn browse(
-        &self,
-        cookies: &mut HashMap<String, String>,
-        request: reqwest::RequestBuilder,
-        step: &'static str,
-    ) -> Result<Page, String> {
-        let request = if cookies.is_empty() {
-            request
-        } else {
-            let header = cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request.header("cookie", header)
-        };
-        let response = request.send().await.map_err(err(step))?;
-        let status = response.status().as_u16();
-        for value in response.headers().get_all(SET_COOKIE) {
-            let value = value.to_str().map_err(err(step))?;
-            let Some((name, rest)) = value.split_once('=') else {
-                continue;
-            };
-            let v = rest.split(';').next().unwrap_or_default();
-            if value.contains("Max-Age=0") {
-                cookies.remove(name);
-            } else {
-                cookies.insert(name.to_owned(), v.to_owned());
-            }
-        }
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.text().await.map_err(err(step))?;
-        Ok(Page {
-            status,
-            location,
-            body,
-        })
-    }
-
     /// A card login from the authorization request to the code at the client.
     async fn mint(&self) -> Result<Minted, String> {
         let base = &self.shared.base;
@@ -489,60 +276,12 @@ impl Worker {
                 ("code_challenge_method", "S256"),
             ])
         );
-        let mut cookies = HashMap::new();
-        let login = self
-            .browse(&mut cookies, self.http.get(&url), "login page")
-            .await?
-            .expect(200, "login page")?;
-        let body = encode(&[
-            ("request", &login.input("request")?),
-            ("mac", &login.input("mac")?),
-            ("csrf", &login.input("csrf")?),
-            ("lang", &login.input("lang")?),
-            ("method", "this-device"),
-        ]);
-        let post = self
-            .http
-            .post(format!("{base}/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        let wait = self
-            .browse(&mut cookies, post, "Legitimera")
-            .await?
-            .expect(200, "Legitimera")?;
-        let back = self.app(&wait).await?;
-        let done = self
-            .browse(&mut cookies, self.http.get(&back), "return")
-            .await?
-            .expect(303, "return")?;
-        // The waiting page's poll: the order is complete for the session that started it.
-        let order_ref = between(&wait.body, "data-order-ref=\"", "\"")?;
-        let csrf = between(&wait.body, "data-csrf=\"", "\"")?;
-        let poll = self
-            .http
-            .post(format!("{base}/orders/collect"))
-            .header("x-csrf-token", csrf)
-            .json(&json!({ "orderRef": order_ref }));
-        let collected = self
-            .browse(&mut cookies, poll, "collect")
-            .await?
-            .expect(200, "collect")?;
-        if !collected.body.contains("\"complete\"") {
-            return Err(format!("collect: not complete: {}", collected.body));
-        }
-        let location = done.location.ok_or("return: no Location")?;
+        let mut browser = Browser::new(&self.http, base);
+        let location = browser.card_login(&url, &self.card, &self.pin1).await?;
         if !location.starts_with(REDIRECT) {
             return Err(format!("return: redirected to {location}"));
         }
-        let query: HashMap<String, String> = form_urlencoded::parse(
-            location
-                .split_once('?')
-                .map(|(_, q)| q)
-                .unwrap_or_default()
-                .as_bytes(),
-        )
-        .into_owned()
-        .collect();
+        let query = query(&location);
         if query.get("state") != Some(&state) {
             return Err("return: the state does not match".into());
         }
@@ -558,59 +297,6 @@ impl Worker {
             verifier,
             nonce,
         })
-    }
-
-    /// The eID app: fetches the order of the waiting page's launch link, signs with the
-    /// card after PIN1, completes; returns the return URL.
-    async fn app(&self, wait: &Page) -> Result<String, String> {
-        let base = &self.shared.base;
-        let link = between(&wait.body, "href=\"", "\"")?;
-        let token = link
-            .split_once("autostarttoken=")
-            .map(|(_, t)| t)
-            .ok_or_else(|| format!("app: not a launch link: {link}"))?;
-        let fetched: AppFetchResponse = self
-            .http
-            .post(format!("{base}/app/v1/order"))
-            .json(&json!({ "autoStartToken": token }))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(err("app fetch"))?
-            .json()
-            .await
-            .map_err(err("app fetch"))?;
-        let tbs = ToBeSigned::for_order(&fetched.order, None);
-        let digest = tbs.digest().map_err(err("to be signed"))?;
-        self.card.select().map_err(err("card select"))?;
-        self.card
-            .verify(PinRef::Pin1, &Pin::new(self.pin1.clone()))
-            .map_err(err("PIN1"))?;
-        let signature = self
-            .card
-            .sign(KeySlot::Authentication, &digest)
-            .map_err(err("card sign"))?;
-        let certificate = self
-            .card
-            .read_certificate(KeySlot::Authentication)
-            .map_err(err("card certificate"))?
-            .ok_or("card: no authentication certificate")?;
-        let done: AppCompleteResponse = self
-            .http
-            .post(format!("{base}/app/v1/complete"))
-            .bearer_auth(&fetched.app_token)
-            .json(&json!({
-                "signature": STANDARD.encode(signature),
-                "certificate": STANDARD.encode(certificate),
-            }))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(err("complete"))?
-            .json()
-            .await
-            .map_err(err("complete"))?;
-        Ok(done.return_url)
     }
 
     /// The token exchange (client_secret_basic, PKCE); returns the ID token.

@@ -1,8 +1,14 @@
 //! `eid bench …`: load generators that measure the figures in BENCHMARKS.md. Each is
 //! self-contained: it makes a fresh data folder, measures, and removes it.
 
+mod browser;
+mod enroll;
 mod issue;
 mod login;
+mod ocsp;
+mod provision;
+
+pub use ocsp::OcspArgs;
 
 use eid_store::{AuditEvent, Organisation, SigningPolicy, Store};
 use time::OffsetDateTime;
@@ -15,6 +21,8 @@ pub async fn run(cmd: BenchCommand) -> Outcome {
     match cmd {
         BenchCommand::Issue(args) => issue::run(args).await,
         BenchCommand::Login(args) => login::run(args).await,
+        BenchCommand::Enroll(args) => enroll::run(args).await,
+        BenchCommand::Ocsp(args) => ocsp::run(args).await,
     }
 }
 
@@ -71,6 +79,66 @@ async fn add_organisation(
     Ok(store
         .add_organisation(&org, &event(now, "organisation.add"))
         .await?)
+}
+
+/// What the workers of a timed run bring back: latencies in microseconds, and errors.
+type Results = (Vec<u64>, Vec<String>);
+
+/// Joins the workers of a timed run and gathers their results.
+async fn collect(set: &mut tokio::task::JoinSet<Results>) -> Outcome<Results> {
+    let mut latencies = Vec::new();
+    let mut errors = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (lat, errs) = joined
+            .map_err(|e| crate::failure::Failure::Internal(format!("a load task failed: {e}")))?;
+        latencies.extend(lat);
+        errors.extend(errs);
+    }
+    Ok((latencies, errors))
+}
+
+/// Prints the figure of a timed run (its last line: `<N> <what>/s p50=<ms> p99=<ms>
+/// errors=<n>`), the first error on stderr; fails if any operation failed.
+fn report(
+    what: &str,
+    latencies: &mut [u64],
+    errors: &[String],
+    elapsed: std::time::Duration,
+) -> Outcome {
+    let elapsed = elapsed.as_secs_f64();
+    eprintln!(
+        "{} {what} in {elapsed:.2} s, {} errors",
+        latencies.len(),
+        errors.len()
+    );
+    if let Some(e) = errors.first() {
+        eprintln!("first error: {e}");
+    }
+    let rate = latencies.len() as f64 / elapsed;
+    println!(
+        "{rate:.0} {what}/s p50={:.2} p99={:.2} errors={}",
+        percentile_ms(latencies, 50.0),
+        percentile_ms(latencies, 99.0),
+        errors.len()
+    );
+    if !errors.is_empty() {
+        return Err(crate::failure::Failure::Internal(format!(
+            "{} {what} failed",
+            errors.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The CPU time this process has used so far, all threads, user and system (Linux:
+/// `/proc/self/stat`, in `USER_HZ` ticks, which the kernel reports at 100 a second); `None`
+/// elsewhere.
+fn process_cpu() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command's name in parentheses: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_millis(ticks * 10))
 }
 
 /// Latency percentiles in milliseconds from samples in microseconds (sorted in place).

@@ -2,10 +2,12 @@
 //! login page → *eID på denna enhet* / *Legitimera* → the eID app's page (PIN1) → back to
 //! the start page, where the card is expanded with the green arrow, marked as the one
 //! logged in with, and offers *Hämta underskriftscertifikat* (or says why not). Also: the
-//! refusal path, logout, a fetch form without its CSRF token, and the cookies' attributes.
+//! refusal path, logout, a fetch form without its CSRF token, the cookies' attributes, and
+//! *Spärra certifikat* after a whole fetch.
 
 use eid_server::Settings;
-use eid_testkit::{ANNA, CardFile, CardKind, Pki, Server, SigningPolicy};
+use eid_store::Store as _;
+use eid_testkit::{ANNA, CardFile, CardKind, Letter, Pki, Server, SigningPolicy};
 use fantoccini::Locator;
 
 use crate::driver::{Browser, Driver};
@@ -257,4 +259,69 @@ async fn a_person_whose_organisation_has_not_decided_sees_the_reason() {
         "{card}"
     );
     assert!(!card.contains("Hämta underskriftscertifikat"), "{card}");
+}
+
+/// *Spärra certifikat* in the browser: a whole fetch through the app (PIN2, then PIN1),
+/// then *Lista certifikat*, *Spärra*, the confirmation with a reason, and the list saying
+/// *Spärrat* with the reason in words; the store agrees.
+#[tokio::test]
+async fn the_holder_revokes_the_fetched_signing_certificate_with_a_reason() {
+    let w = MyPages::anna("mypages-revoke").await;
+    let mut b = w.driver.browser("anna").await;
+    w.log_in(&mut b).await;
+    let pin2 = match &w.card.letter {
+        Letter::TwoPin { pin2, .. } => pin2.clone(),
+        Letter::OnePin { .. } => panic!("a two-PIN card"),
+    };
+    w.expand(&mut b, "9752000001").await;
+    b.click("form.fetch button[type=submit]").await;
+    b.wait_for_text("Ta inte ut kortet ur kortläsaren medan hämtningen pågår")
+        .await;
+    let launch = b.href("#launch").await;
+    let _waiting = b.open_tab(&launch).await;
+    b.wait_for_text("Ange din underskriftskod (PIN2)").await;
+    b.fill("#pin", &pin2).await;
+    b.click("form[action$='/enroll/key'] button[type=submit]")
+        .await;
+    b.wait_for_text("Hämtningen startar").await;
+    b.fill("#pin", &w.card.pin1).await;
+    b.click("form[action$='/enroll/approve'] button[type=submit]")
+        .await;
+    b.wait_for_url(&format!("{}/mypages", w.server.base)).await;
+    b.wait_for_text("Hämtningen är klar").await;
+
+    b.click("p.more a").await;
+    let list = b.wait_for_text("Lista certifikat").await;
+    assert!(list.contains("Spärras av ID-administratören"), "{list}");
+    b.shot("certificate-list").await;
+    b.click("form.revoke button[type=submit]").await;
+    let confirm = b.wait_for_text("Varför spärrar du certifikatet?").await;
+    assert!(confirm.contains("Spärren går inte att ångra"), "{confirm}");
+    b.click("#reason-lost").await;
+    b.shot("revoke-confirmation").await;
+    b.click("form.revoke button.primary").await;
+    let done = b.wait_for_text("Certifikatet är spärrat.").await;
+    assert!(
+        done.contains("kortet eller koden kan ha kommit i orätta händer"),
+        "{done}"
+    );
+    b.shot("revoked").await;
+    let signing: Vec<_> = w
+        .server
+        .pki
+        .store
+        .certificates_of_card("9752000001")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind == eid_store::CertKind::Signing)
+        .collect();
+    assert_eq!(signing.len(), 1);
+    assert!(matches!(
+        signing[0].status,
+        eid_store::CertStatus::Revoked {
+            reason: eid_store::RevocationReason::KeyCompromise,
+            ..
+        }
+    ));
 }

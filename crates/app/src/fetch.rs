@@ -20,6 +20,8 @@
 //! PINs go to the card only. The card is read through the [`Card`] seam, so tests can pull
 //! it out at any command.
 
+use std::sync::Arc;
+
 use aws_lc_rs::digest;
 use eid_card::{Card, CardError, CardKind, KeySlot, LifeCycle, Pin, PinRef, certificate_request};
 use eid_protocol::{
@@ -304,11 +306,44 @@ fn same_key(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// The eID app's servers for fetches driven without the loopback UI: one HTTP client
+/// (keep-alive), as the running app keeps one, for as many fetches as its holder makes.
+#[derive(Debug, Clone)]
+pub struct FetchClient {
+    remote: Arc<Remote>,
+}
+
+impl FetchClient {
+    /// A client for the servers at `servers` (`http(s)://host[:port]`), the only ones it
+    /// will fetch orders from.
+    pub fn new(servers: &[String]) -> Result<Self, FetchError> {
+        let remote = Remote::new(servers)
+            .map_err(|e| FetchError::Server(RemoteError::Http(e.to_string())))?;
+        Ok(Self {
+            remote: Arc::new(remote),
+        })
+    }
+
+    /// Fetches the order with its autostart token from the first server that has it.
+    pub async fn fetch(&self, autostart_token: &str) -> Result<SigningFetch, FetchError> {
+        let (server, fetched) = self.remote.fetch(autostart_token).await?;
+        if fetched.order.kind != OrderKind::EnrollSign {
+            return Err(FetchError::NotAFetch);
+        }
+        Ok(SigningFetch {
+            remote: Arc::clone(&self.remote),
+            server,
+            app_token: fetched.app_token,
+            order: fetched.order,
+        })
+    }
+}
+
 /// A signing-certificate fetch driven without the loopback UI: the same steps the app's
 /// dialog takes, for tools and tests that hold the card themselves.
 #[derive(Debug)]
 pub struct SigningFetch {
-    remote: Remote,
+    remote: Arc<Remote>,
     server: usize,
     app_token: String,
     order: AppOrder,
@@ -317,18 +352,9 @@ pub struct SigningFetch {
 impl SigningFetch {
     /// Fetches the order with its autostart token from `server` (`http(s)://host[:port]`).
     pub async fn fetch(server: &str, autostart_token: &str) -> Result<Self, FetchError> {
-        let remote = Remote::new(&[server.to_owned()])
-            .map_err(|e| FetchError::Server(RemoteError::Http(e.to_string())))?;
-        let (server, fetched) = remote.fetch(autostart_token).await?;
-        if fetched.order.kind != OrderKind::EnrollSign {
-            return Err(FetchError::NotAFetch);
-        }
-        Ok(Self {
-            remote,
-            server,
-            app_token: fetched.app_token,
-            order: fetched.order,
-        })
+        FetchClient::new(&[server.to_owned()])?
+            .fetch(autostart_token)
+            .await
     }
 
     /// The order as fetched.
@@ -381,6 +407,39 @@ impl SigningFetch {
         issued: &IssuedCertificate,
     ) -> Result<(), FetchError> {
         deliver(self.link(), card, issued).await
+    }
+
+    /// The whole fetch in the order the app's dialog takes it (`userSign` reported, then
+    /// steps 1, 2 and 3), for a holder whose codes are at hand at once: `eid bench
+    /// enroll`. The dialog runs the same steps one form at a time; as it does, a failure
+    /// is reported to the server with its hint ([`FetchError::hint`]) and returned, and a
+    /// report that does not go through does not stop the fetch.
+    pub async fn run(
+        &self,
+        card: &dyn Card,
+        signing_code: &Pin,
+        pin1: &Pin,
+    ) -> Result<IssuedCertificate, FetchError> {
+        self.report_quietly(HintCode::UserSign).await;
+        let result: Result<IssuedCertificate, FetchError> = async {
+            let key = self.prepare_key(card, signing_code).await?;
+            let issued = self.approve(card, pin1, &key).await?;
+            self.deliver(card, &issued).await?;
+            Ok(issued)
+        }
+        .await;
+        if let Err(e) = &result
+            && let Some(hint) = e.hint()
+        {
+            self.report_quietly(hint).await;
+        }
+        result
+    }
+
+    async fn report_quietly(&self, hint: HintCode) {
+        if let Err(e) = self.report(hint).await {
+            tracing::info!(error = %e, "a hint could not be reported");
+        }
     }
 }
 

@@ -183,7 +183,7 @@ pub(crate) fn dialog(
         escape(&launch.csrf)
     );
     let mut body = format!(
-        "<p><strong id=\"requester\">{}</strong> {}</p>\n<p id=\"text\">{}</p>\n",
+        "<p><strong id=\"requester\">{}</strong> {}</p>\n<p id=\"text\" class=\"what\">{}</p>\n",
         escape(&order.requester),
         t(
             l,
@@ -208,7 +208,7 @@ pub(crate) fn dialog(
     }
     if let Some(say) = say {
         body.push_str(&format!(
-            "<p id=\"notice\" role=\"alert\">{}</p>\n",
+            "<p id=\"notice\" class=\"problem\" role=\"alert\">{}</p>\n",
             escape(say)
         ));
     }
@@ -243,17 +243,17 @@ pub(crate) fn dialog(
             body.push_str(&format!(
                 "<form method=\"post\" action=\"/{cap}/enroll/key\">{hidden}\
 <p id=\"code-help\">{help}</p>\
-<p><label for=\"pin\">{label}</label> <input id=\"pin\" type=\"password\" name=\"pin\" autocomplete=\"off\" inputmode=\"numeric\" autofocus></p>\
-<p><button type=\"submit\">{}</button></p></form>\n",
+<p><label for=\"pin\">{label}</label> <input id=\"pin\" type=\"password\" name=\"pin\" autocomplete=\"off\" inputmode=\"numeric\" aria-describedby=\"code-help\" autofocus></p>\
+<p><button type=\"submit\" class=\"primary\">{}</button></p></form>\n",
                 t(l, "Fortsätt", "Continue"),
             ));
         }
         Step::Approve => {
             body.push_str(&format!(
-                "<h2 id=\"starting\">{}</h2>\n<p id=\"warning\"><strong>{}</strong></p>\n\
+                "<h2 id=\"starting\">{}</h2>\n<p id=\"warning\" class=\"notice\"><strong>{}</strong></p>\n\
 <form method=\"post\" action=\"/{cap}/enroll/approve\">{hidden}\
 <p><label for=\"pin\">{}</label> <input id=\"pin\" type=\"password\" name=\"pin\" autocomplete=\"off\" inputmode=\"numeric\" autofocus></p>\
-<p><button type=\"submit\">{}</button></p></form>\n",
+<p><button type=\"submit\" class=\"primary\">{}</button></p></form>\n",
                 t(l, "Hämtningen startar", "The fetch is starting"),
                 t(
                     l,
@@ -266,9 +266,9 @@ pub(crate) fn dialog(
         }
         Step::Deliver => {
             body.push_str(&format!(
-                "<p id=\"warning\"><strong>{}</strong></p>\n\
+                "<p id=\"warning\" class=\"notice\"><strong>{}</strong></p>\n\
 <form method=\"post\" action=\"/{cap}/enroll/deliver\">{hidden}\
-<p><button type=\"submit\" autofocus>{}</button></p></form>\n",
+<p><button type=\"submit\" class=\"primary\" autofocus>{}</button></p></form>\n",
                 t(
                     l,
                     "Ta inte ut kortet ur kortläsaren medan hämtningen pågår.",
@@ -283,7 +283,7 @@ pub(crate) fn dialog(
         t(l, "Avbryt", "Cancel")
     ));
     body.push_str(&crate::pin_ui::link(&state.capability, l));
-    pages::page(l, &body)
+    pages::page(&state.capability, l, &body)
 }
 
 fn show(state: &Inner, id: &str, launch: &Launch, step: Step, say: Option<Say>) -> Response {
@@ -296,10 +296,11 @@ fn show(state: &Inner, id: &str, launch: &Launch, step: Step, say: Option<Say>) 
 }
 
 /// The end of the fetch: *Hämtningen är klar*, then the browser goes back.
-fn done(lang: Lang, return_url: &str) -> Response {
+fn done(state: &Inner, lang: Lang, return_url: &str) -> Response {
     html(
         StatusCode::OK,
         pages::returning_with(
+            &state.capability,
             lang,
             return_url,
             t(lang, "Hämtningen är klar.", "The fetch is done."),
@@ -318,8 +319,12 @@ fn ended(state: &Inner, id: &str, lang: Lang, say: Say) -> Response {
     html(
         StatusCode::OK,
         pages::page(
+            &state.capability,
             lang,
-            &format!("<p id=\"notice\">{}</p>{pins}", escape(&say.text(lang))),
+            &format!(
+                "<p id=\"notice\" class=\"lead\">{}</p>{pins}",
+                escape(&say.text(lang))
+            ),
         ),
     )
 }
@@ -330,14 +335,14 @@ fn fetch_launch(state: &Inner, form: &Form) -> Result<Launch, Box<Response>> {
     if launch.order.kind != OrderKind::EnrollSign {
         return Err(Box::new(html(
             StatusCode::BAD_REQUEST,
-            pages::message(launch.lang, Notice::Unsupported),
+            pages::message(&state.capability, launch.lang, Notice::Unsupported),
         )));
     }
     if state.clock.now() > launch.order.expires_at {
         state.finish(&form.launch);
         return Err(Box::new(html(
             StatusCode::OK,
-            pages::message(launch.lang, Notice::Expired),
+            pages::message(&state.capability, launch.lang, Notice::Expired),
         )));
     }
     Ok(launch)
@@ -469,7 +474,7 @@ pub(crate) async fn key(State(state): State<Arc<Inner>>, body: Bytes) -> Respons
                 Some(launch) => show(&state, &form.launch, &launch, Step::Approve, None),
                 None => html(
                     StatusCode::FORBIDDEN,
-                    pages::message(Lang::Sv, Notice::StaleForm),
+                    pages::message(&state.capability, Lang::Sv, Notice::StaleForm),
                 ),
             }
         }
@@ -505,7 +510,7 @@ pub(crate) async fn approve(State(state): State<Arc<Inner>>, body: Bytes) -> Res
             else {
                 return html(
                     StatusCode::FORBIDDEN,
-                    pages::message(Lang::Sv, Notice::StaleForm),
+                    pages::message(&state.capability, Lang::Sv, Notice::StaleForm),
                 );
             };
             deliver_now(&state, &form.launch, &launch).await
@@ -535,7 +540,7 @@ async fn deliver_now(state: &Inner, id: &str, launch: &Launch) -> Response {
     match fetch::deliver(link(state, launch), &card, &issued).await {
         Ok(()) => {
             state.finish(id);
-            done(launch.lang, &issued.return_url)
+            done(state, launch.lang, &issued.return_url)
         }
         Err(e) => failed(state, id, launch, Step::Deliver, e).await,
     }

@@ -25,7 +25,8 @@
 //!   CORS header is ever sent;
 //! - every route lives under a per-process random capability path segment; anything else is
 //!   an empty 404;
-//! - actions only on `POST` with the launch's CSRF token; a strict CSP with
+//! - actions only on `POST` with the launch's CSRF token; a strict CSP (no script at all,
+//!   the one stylesheet from the app itself: `style-src 'self'`) with
 //!   `frame-ancestors 'none'`, `X-Frame-Options: DENY`, `Referrer-Policy: same-origin`,
 //!   `Cache-Control: no-store` on every response.
 //!
@@ -67,7 +68,7 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 pub use desktop::{desktop_entry, register};
-pub use fetch::{FetchError, IssuedCertificate, PreparedKey, SigningFetch};
+pub use fetch::{FetchClient, FetchError, IssuedCertificate, PreparedKey, SigningFetch};
 use pages::{Lang, Notice};
 use remote::Remote;
 pub use remote::RemoteError;
@@ -196,7 +197,7 @@ impl App {
             .port();
         // Forms post to the app only, and are never answered by a redirect (see
         // `pages::returning`).
-        let csp = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; \
+        let csp = "default-src 'none'; style-src 'self'; img-src 'none'; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
             .to_owned();
         let state = Arc::new(Inner {
@@ -283,6 +284,10 @@ fn router(state: Arc<Inner>) -> Router {
         .route(&format!("/{cap}/enroll/approve"), post(fetch_ui::approve))
         .route(&format!("/{cap}/enroll/deliver"), post(fetch_ui::deliver))
         .route(&format!("/{cap}/pin"), get(pin_ui::page))
+        .route(
+            &format!("/{cap}/{}", pages::STYLESHEET_PATH),
+            get(pages::stylesheet),
+        )
         .route(&format!("/{cap}/pin/change"), post(pin_ui::change))
         .route(&format!("/{cap}/pin/unblock"), post(pin_ui::unblock))
         .fallback(|| async { StatusCode::NOT_FOUND })
@@ -485,7 +490,7 @@ async fn launch_page(State(state): State<Arc<Inner>>, Query(q): Query<LaunchQuer
     else {
         return html(
             StatusCode::BAD_REQUEST,
-            pages::message(lang, Notice::BadLink),
+            pages::message(&state.capability, lang, Notice::BadLink),
         );
     };
     let fetched = match state.remote.fetch(link.autostart_token()).await {
@@ -496,7 +501,10 @@ async fn launch_page(State(state): State<Arc<Inner>>, Query(q): Query<LaunchQuer
                 RemoteError::WrongOrigin => Notice::WrongServer,
                 _ => Notice::NoOrder,
             };
-            return html(StatusCode::NOT_FOUND, pages::message(lang, notice));
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message(&state.capability, lang, notice),
+            );
         }
     };
     let (server, response) = fetched;
@@ -565,12 +573,12 @@ fn checked(state: &Inner, form: &Form) -> Result<Launch, (StatusCode, String)> {
     match state.launch(&form.launch, &form.csrf) {
         Some(l) if l.done => Err((
             StatusCode::CONFLICT,
-            pages::message(l.lang, Notice::AlreadyDone),
+            pages::message(&state.capability, l.lang, Notice::AlreadyDone),
         )),
         Some(l) => Ok(l),
         None => Err((
             StatusCode::FORBIDDEN,
-            pages::message(Lang::Sv, Notice::StaleForm),
+            pages::message(&state.capability, Lang::Sv, Notice::StaleForm),
         )),
     }
 }
@@ -620,7 +628,7 @@ async fn cancel(State(state): State<Arc<Inner>>, body: Bytes) -> Response {
     }
     html(
         StatusCode::OK,
-        pages::message(launch.lang, Notice::Cancelled),
+        pages::message(&state.capability, launch.lang, Notice::Cancelled),
     )
 }
 
@@ -649,7 +657,10 @@ enum Step {
 async fn ceremony(state: &Inner, id: &str, launch: &Launch, step: Step) -> Response {
     if state.clock.now() > launch.order.expires_at {
         state.finish(id);
-        return html(StatusCode::OK, pages::message(launch.lang, Notice::Expired));
+        return html(
+            StatusCode::OK,
+            pages::message(&state.capability, launch.lang, Notice::Expired),
+        );
     }
     let report = |hint: HintCode| async move {
         if let Err(e) = state
@@ -670,11 +681,8 @@ async fn ceremony(state: &Inner, id: &str, launch: &Launch, step: Step) -> Respo
             report(hint).await;
             if ends {
                 state.finish(id);
-                let mut page = pages::message(launch.lang, notice);
-                if matches!(notice, Notice::Blocked(_)) {
-                    let link = pin_ui::link(&state.capability, launch.lang);
-                    page = page.replace("</p>\n</body>", &format!("</p>\n{link}\n</body>"));
-                }
+                // A blocked code's page offers the PIN services.
+                let page = pages::message(&state.capability, launch.lang, notice);
                 return html(StatusCode::OK, page);
             }
             return redraw(state, id, launch, notice);
@@ -697,12 +705,18 @@ async fn ceremony(state: &Inner, id: &str, launch: &Launch, step: Step) -> Respo
     {
         Ok(return_url) => {
             state.finish(id);
-            html(StatusCode::OK, pages::returning(launch.lang, &return_url))
+            html(
+                StatusCode::OK,
+                pages::returning(&state.capability, launch.lang, &return_url),
+            )
         }
         Err(e) => {
             tracing::info!(error = %e, "the order could not be completed");
             state.finish(id);
-            html(StatusCode::OK, pages::message(launch.lang, Notice::Failed))
+            html(
+                StatusCode::OK,
+                pages::message(&state.capability, launch.lang, Notice::Failed),
+            )
         }
     }
 }

@@ -1,6 +1,15 @@
 //! The app's pages: the PIN dialog and its messages, in Swedish (default) or English.
-//! No script; every value from the order or a card is escaped.
+//! No script and no inline style; every value from the order or a card is escaped.
+//!
+//! They look like the server's pages: the stylesheet is the server's very file
+//! (`crates/server/static/eid.css`), compiled in and served by the app itself under its
+//! capability path (the CSP is `style-src 'self'`), so there is one stylesheet in the
+//! source tree and the app still links no server code. Each page is a small dialog: the
+//! app's name as its title bar, then who asks and for what, the form with the focus on its
+//! code field, and *Avbryt*.
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use eid_card::{CardKind, LifeCycle};
 use eid_protocol::OrderKind;
 
@@ -205,12 +214,38 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
-pub(crate) fn page(lang: Lang, body: &str) -> String {
+/// The stylesheet: the server's file, compiled in (see the module's documentation).
+const STYLESHEET: &str = include_str!("../../server/static/eid.css");
+
+/// The stylesheet's path below the capability segment.
+pub(crate) const STYLESHEET_PATH: &str = "eid.css";
+
+/// `GET /<cap>/eid.css`: the stylesheet.
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// A page up to its `<body>`: `lang`, `extra` in the head (e.g. a refresh), the title and
+/// the stylesheet of the app at capability `cap`.
+fn head(cap: &str, lang: Lang, extra: &str) -> String {
     format!(
-        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">{extra}\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>eID</title></head>\n<body>\n<h1>eID</h1>\n{body}\n</body></html>\n",
-        lang.code()
+<title>eID</title>\n<link rel=\"stylesheet\" href=\"/{}/{STYLESHEET_PATH}\"></head>\n",
+        lang.code(),
+        escape(cap),
+    )
+}
+
+/// A whole page of the app at capability `cap`: the dialog with `body`.
+pub(crate) fn page(cap: &str, lang: Lang, body: &str) -> String {
+    format!(
+        "{}<body>\n<main class=\"dialog\">\n<h1>eID</h1>\n{body}\n</main>\n</body></html>\n",
+        head(cap, lang, "")
     )
 }
 
@@ -218,20 +253,21 @@ pub(crate) fn page(lang: Lang, body: &str) -> String {
 /// complete. Not a `303` answer to the dialog's form: browsers check the dialog's CSP
 /// `form-action` on every redirect after a form post, and the server's return sends the
 /// browser on to the relying party, which no app can list in advance.
-pub(crate) fn returning(lang: Lang, return_url: &str) -> String {
-    returning_with(lang, return_url, lang.t("Klart.", "Done."))
+pub(crate) fn returning(cap: &str, lang: Lang, return_url: &str) -> String {
+    returning_with(cap, lang, return_url, lang.t("Klart.", "Done."))
 }
 
 /// [`returning`] with another message (e.g. *Hämtningen är klar.*).
-pub(crate) fn returning_with(lang: Lang, return_url: &str, done: &str) -> String {
+pub(crate) fn returning_with(cap: &str, lang: Lang, return_url: &str, done: &str) -> String {
     let url = escape(return_url);
     format!(
-        "<!doctype html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\">\
-<meta http-equiv=\"refresh\" content=\"0;url={url}\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>eID</title></head>\n<body>\n<h1>eID</h1>\n<p id=\"notice\">{done} \
-<a id=\"return\" href=\"{url}\">{go_on}</a></p>\n</body></html>\n",
-        code = lang.code(),
+        "{head}<body>\n<main class=\"dialog\">\n<h1>eID</h1>\n<p id=\"notice\" class=\"done\">{done} \
+<a id=\"return\" href=\"{url}\">{go_on}</a></p>\n</main>\n</body></html>\n",
+        head = head(
+            cap,
+            lang,
+            &format!("<meta http-equiv=\"refresh\" content=\"0;url={url}\">")
+        ),
         done = escape(done),
         go_on = lang.t("Tillbaka till webbsidan", "Back to the web page"),
     )
@@ -242,12 +278,18 @@ pub(crate) fn notice_text(notice: Notice, lang: Lang) -> String {
     notice.text(lang)
 }
 
-/// A page with only a message.
-pub(crate) fn message(lang: Lang, notice: Notice) -> String {
-    page(
-        lang,
-        &format!("<p id=\"notice\">{}</p>", escape(&notice.text(lang))),
-    )
+/// A page with only a message; a blocked code's also offers the PIN services, so that it
+/// is never a dead end.
+pub(crate) fn message(cap: &str, lang: Lang, notice: Notice) -> String {
+    let mut body = format!(
+        "<p id=\"notice\" class=\"lead\">{}</p>",
+        escape(&notice.text(lang))
+    );
+    if matches!(notice, Notice::Blocked(_)) {
+        body.push('\n');
+        body.push_str(&crate::pin_ui::link(cap, lang));
+    }
+    page(cap, lang, &body)
 }
 
 pub(crate) struct Dialog<'a> {
@@ -264,7 +306,7 @@ pub(crate) fn dialog(d: &Dialog<'_>) -> String {
     let l = d.launch.lang;
     let order = &d.launch.order;
     if order.kind != OrderKind::Auth {
-        return message(l, Notice::Unsupported);
+        return message(d.cap, l, Notice::Unsupported);
     }
     let hidden = format!(
         "<input type=\"hidden\" name=\"launch\" value=\"{}\">\
@@ -273,7 +315,7 @@ pub(crate) fn dialog(d: &Dialog<'_>) -> String {
         escape(&d.launch.csrf)
     );
     let mut body = format!(
-        "<p><strong id=\"requester\">{}</strong> {}</p>\n<p id=\"text\">{}</p>\n",
+        "<p><strong id=\"requester\">{}</strong> {}</p>\n<p id=\"text\" class=\"what\">{}</p>\n",
         escape(&order.requester),
         l.t("ber dig att legitimera dig:", "asks you to authenticate:"),
         escape(&order.text),
@@ -295,7 +337,7 @@ pub(crate) fn dialog(d: &Dialog<'_>) -> String {
     }
     if let Some(n) = d.notice {
         body.push_str(&format!(
-            "<p id=\"notice\" role=\"alert\">{}</p>\n",
+            "<p id=\"notice\" class=\"problem\" role=\"alert\">{}</p>\n",
             escape(&n.text(l))
         ));
     }
@@ -321,11 +363,11 @@ pub(crate) fn dialog(d: &Dialog<'_>) -> String {
     let not_activated = card.life_cycle == Some(LifeCycle::NotActivated);
     if not_activated && card.kind == Some(CardKind::OnePin) {
         body.push_str(&format!(
-            "<h2>{}</h2>\n<p>{}</p>\n<form method=\"post\" action=\"/{cap}/activate\">{hidden}\
-<p><label>{} <input type=\"password\" name=\"transport\" autocomplete=\"off\" inputmode=\"numeric\"></label></p>\
+            "<h2>{}</h2>\n<p class=\"notice\">{}</p>\n<form method=\"post\" action=\"/{cap}/activate\">{hidden}\
+<p><label>{} <input type=\"password\" name=\"transport\" autocomplete=\"off\" inputmode=\"numeric\" autofocus></label></p>\
 <p><label>{} <input type=\"password\" name=\"pin\" autocomplete=\"off\" inputmode=\"numeric\"></label></p>\
 <p><label>{} <input type=\"password\" name=\"again\" autocomplete=\"off\" inputmode=\"numeric\"></label></p>\
-<p><button type=\"submit\">{}</button></p></form>\n",
+<p><button type=\"submit\" class=\"primary\">{}</button></p></form>\n",
             l.t("Aktivera ditt kort", "Activate your card"),
             l.t(
                 "Ta inte ut kortet ur kortläsaren medan aktiveringen pågår.",
@@ -341,7 +383,7 @@ pub(crate) fn dialog(d: &Dialog<'_>) -> String {
         body.push_str(&format!(
             "<form method=\"post\" action=\"/{cap}/sign\">{hidden}{choose}\
 <p><label for=\"pin\">{}</label> <input id=\"pin\" type=\"password\" name=\"pin\" autocomplete=\"off\" inputmode=\"numeric\" autofocus></p>\
-<p><button type=\"submit\">{}</button></p></form>\n",
+<p><button type=\"submit\" class=\"primary\">{}</button></p></form>\n",
             l.t("Ange din säkerhetskod", "Enter your security code"),
             l.t("Legitimera", "Authenticate"),
             cap = escape(d.cap),
@@ -353,5 +395,48 @@ pub(crate) fn dialog(d: &Dialog<'_>) -> String {
         l.t("Avbryt", "Cancel")
     ));
     body.push_str(&crate::pin_ui::link(d.cap, l));
-    page(l, &body)
+    page(d.cap, l, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_links_the_stylesheet_below_the_capability_and_nothing_inline() {
+        for html in [
+            page("c<ap", Lang::Sv, "<p>x</p>"),
+            message("c<ap", Lang::En, Notice::Cancelled),
+            returning("c<ap", Lang::Sv, "https://idp.example/r?a=1&b=2"),
+        ] {
+            assert!(
+                html.contains("<link rel=\"stylesheet\" href=\"/c&lt;ap/eid.css\">"),
+                "{html}"
+            );
+            assert!(
+                !html.contains("style=") && !html.contains("<script"),
+                "{html}"
+            );
+            assert!(
+                html.contains("<main class=\"dialog\">\n<h1>eID</h1>"),
+                "{html}"
+            );
+        }
+        assert!(message("c", Lang::En, Notice::Cancelled).contains("<html lang=\"en\">"));
+        let back = returning("c", Lang::Sv, "https://idp.example/r?a=1&b=2");
+        assert!(back.contains("id=\"return\" href=\"https://idp.example/r?a=1&amp;b=2\""));
+    }
+
+    #[test]
+    fn a_blocked_code_is_never_a_dead_end() {
+        for kind in [Some(CardKind::TwoPin), Some(CardKind::OnePin), None] {
+            let html = message("cap", Lang::Sv, Notice::Blocked(kind));
+            assert!(
+                html.contains("id=\"pin-services\" href=\"/cap/pin?lang=sv\""),
+                "{html}"
+            );
+        }
+        let html = message("cap", Lang::Sv, Notice::Expired);
+        assert!(!html.contains("pin-services"), "{html}");
+    }
 }

@@ -30,7 +30,7 @@ fn t(l: Lang, sv: &'static str, en: &'static str) -> &'static str {
 /// The link to the PIN services, for pages that tell of a blocked code.
 pub(crate) fn link(cap: &str, l: Lang) -> String {
     format!(
-        "<p><a id=\"pin-services\" href=\"/{}/pin?lang={}\">{}</a></p>",
+        "<p class=\"more\"><a id=\"pin-services\" href=\"/{}/pin?lang={}\">{}</a></p>",
         escape(cap),
         match l {
             Lang::Sv => "sv",
@@ -55,7 +55,10 @@ pub(crate) async fn page(State(state): State<Arc<Inner>>, Query(q): Query<PinQue
     html(StatusCode::OK, render(&state, l, None))
 }
 
-fn render(state: &Inner, l: Lang, notice: Option<&str>) -> String {
+/// What a PIN service did: done, or why not (the words for the holder).
+type Outcome = Result<&'static str, String>;
+
+fn render(state: &Inner, l: Lang, outcome: Option<&Outcome>) -> String {
     let cap = escape(&state.capability);
     let csrf = escape(&state.pin_csrf);
     let lang = match l {
@@ -73,10 +76,14 @@ fn render(state: &Inner, l: Lang, notice: Option<&str>) -> String {
             "Change PIN / Unblock with PUK"
         )
     );
-    if let Some(n) = notice {
+    if let Some(outcome) = outcome {
+        let (class, text) = match outcome {
+            Ok(done) => ("done", *done),
+            Err(why) => ("problem", why.as_str()),
+        };
         body.push_str(&format!(
-            "<p id=\"notice\" role=\"alert\">{}</p>\n",
-            escape(n)
+            "<p id=\"notice\" class=\"{class}\" role=\"alert\">{}</p>\n",
+            escape(text)
         ));
     }
     let card = state.open(state.active());
@@ -90,7 +97,7 @@ fn render(state: &Inner, l: Lang, notice: Option<&str>) -> String {
                 "The card is missing. Insert the card and try again."
             )
         ));
-        return pages::page(l, &body);
+        return pages::page(&state.capability, l, &body);
     };
     body.push_str(&format!(
         "<p id=\"card\">{} {}</p>\n",
@@ -116,7 +123,7 @@ fn render(state: &Inner, l: Lang, notice: Option<&str>) -> String {
     let change = |pin: &str, title: String| {
         format!(
             "<h3>{title}</h3><form method=\"post\" action=\"/{cap}/pin/change\">{hidden}\
-<input type=\"hidden\" name=\"which\" value=\"{pin}\">{}{}{}<p><button type=\"submit\">{}</button></p></form>\n",
+<input type=\"hidden\" name=\"which\" value=\"{pin}\">{}{}{}<p><button type=\"submit\" class=\"primary\">{}</button></p></form>\n",
             field("old", t(l, "Nuvarande kod", "Current code")),
             field("new", t(l, "Ny kod (6–8 siffror)", "New code (6–8 digits)")),
             field("again", t(l, "Ny kod igen", "New code again")),
@@ -132,7 +139,7 @@ fn render(state: &Inner, l: Lang, notice: Option<&str>) -> String {
                 "The card is not activated. Activate it with the transport code the first time you authenticate."
             )
         ));
-        return pages::page(l, &body);
+        return pages::page(&state.capability, l, &body);
     }
     body.push_str(&change(
         "pin1",
@@ -151,7 +158,7 @@ fn render(state: &Inner, l: Lang, notice: Option<&str>) -> String {
             body.push_str(&format!(
                 "<h3>{}{}</h3><form method=\"post\" action=\"/{cap}/pin/unblock\">{hidden}\
 <p><label>{} <select name=\"which\"><option value=\"pin1\">{}</option><option value=\"pin2\">{}</option></select></label></p>\
-{}{}{}<p><button type=\"submit\">{}</button></p></form>\n",
+{}{}{}<p><button type=\"submit\" class=\"primary\">{}</button></p></form>\n",
                 t(l, "Lås upp med PUK", "Unblock with PUK"),
                 tries(PinRef::Puk),
                 t(l, "Kod att låsa upp", "Code to unblock"),
@@ -172,7 +179,7 @@ fn render(state: &Inner, l: Lang, notice: Option<&str>) -> String {
             )
         )),
     }
-    pages::page(l, &body)
+    pages::page(&state.capability, l, &body)
 }
 
 /// A posted PIN form; the codes in zeroizing buffers.
@@ -215,7 +222,7 @@ fn checked(state: &Inner, form: &PinForm) -> Result<(Lang, PinRef), Box<Response
     if !ok {
         return Err(Box::new(html(
             StatusCode::FORBIDDEN,
-            pages::message(Lang::Sv, pages::Notice::StaleForm),
+            pages::message(&state.capability, Lang::Sv, pages::Notice::StaleForm),
         )));
     }
     let pin = match form.which.as_str() {
@@ -224,19 +231,15 @@ fn checked(state: &Inner, form: &PinForm) -> Result<(Lang, PinRef), Box<Response
         _ => {
             return Err(Box::new(html(
                 StatusCode::BAD_REQUEST,
-                pages::message(Lang::Sv, pages::Notice::StaleForm),
+                pages::message(&state.capability, Lang::Sv, pages::Notice::StaleForm),
             )));
         }
     };
     Ok((Lang::parse(form.lang.as_deref()), pin))
 }
 
-fn outcome(state: &Inner, l: Lang, result: Result<&'static str, String>) -> Response {
-    let text = match result {
-        Ok(s) => s.to_owned(),
-        Err(s) => s,
-    };
-    html(StatusCode::OK, render(state, l, Some(&text)))
+fn outcome(state: &Inner, l: Lang, result: Outcome) -> Response {
+    html(StatusCode::OK, render(state, l, Some(&result)))
 }
 
 fn card_error(l: Lang, e: CardError, puk: bool) -> String {

@@ -62,6 +62,11 @@ authentication_validity_days = 730
 signing_validity_days = 730
 # Certificates of cards' attestation keys (slot F9).
 attestation_validity_days = 3650
+# A signing certificate that was issued but never written to its card (the holder's fetch
+# stopped after the CA issued it and was not resumed) is revoked, as cessationOfOperation,
+# this many hours after it was issued: by `eid serve` every hour, or by
+# `eid admin cert expire-undelivered`. 1 to 720.
+undelivered_revoke_after_hours = 24
 
 [ca.policies]
 # Certificate policy OIDs. The defaults sit under a UUID arc (2.25, ITU-T X.667), which

@@ -158,6 +158,9 @@ pub struct CaConfig {
     pub issuing_key: PathBuf,
     /// What goes into issued certificates.
     pub profile: ProfileSettings,
+    /// A signing certificate issued by a fetch but never confirmed on its card this long
+    /// is revoked (`ca.undelivered_revoke_after_hours`, default 24 hours).
+    pub undelivered_revoke_after: time::Duration,
 }
 
 /// One bad value.

@@ -180,6 +180,7 @@ struct RawCa {
     authentication_validity_days: i64,
     signing_validity_days: i64,
     attestation_validity_days: i64,
+    undelivered_revoke_after_hours: i64,
     policies: RawPolicies,
 }
 
@@ -201,6 +202,7 @@ impl Default for RawCa {
                 .whole_days(),
             signing_validity_days: eid_pki::settings::DEFAULT_SIGNING_VALIDITY.whole_days(),
             attestation_validity_days: eid_pki::settings::DEFAULT_ATTESTATION_VALIDITY.whole_days(),
+            undelivered_revoke_after_hours: 24,
             policies: RawPolicies::default(),
         }
     }
@@ -348,6 +350,19 @@ impl RawConfig {
             "ca.attestation_validity_days",
             ca.attestation_validity_days,
         );
+
+        // Long enough for a holder who closed the app to come back and resume the fetch;
+        // at most a month, so that an orphaned certificate does not stay valid for long.
+        let undelivered_revoke_after = match ca.undelivered_revoke_after_hours {
+            n @ 1..=720 => Duration::hours(n),
+            n => {
+                p.add(
+                    "ca.undelivered_revoke_after_hours",
+                    format!("{n} is not a number of hours from 1 to 720"),
+                );
+                Duration::ZERO
+            }
+        };
 
         let mut profile = ProfileSettings::new(
             ca.crl_url
@@ -508,6 +523,7 @@ impl RawConfig {
                 issuing_certificate: data_dir.join(ca.issuing_certificate),
                 issuing_key: data_dir.join(ca.issuing_key),
                 profile,
+                undelivered_revoke_after,
             },
             cards: CardsConfig {
                 master_key: data_dir.join(cards.master_key),

@@ -311,3 +311,33 @@ fn my_pages_product_name_and_issuer() {
     assert!(e.contains("mypages.product_name"), "{e}");
     assert!(e.contains("mypages.issuer"), "{e}");
 }
+
+#[test]
+fn undelivered_certificates_are_revoked_after_a_bounded_time() {
+    let written = default_file("https://eid.example.org", KeyAlgorithm::P256);
+    assert!(
+        written.contains("\nundelivered_revoke_after_hours = 24\n"),
+        "the generated file shows the key with its default"
+    );
+    let dir = folder_with("");
+    let config = load(dir.path(), &[], "EIDTESTUD1_").unwrap();
+    assert_eq!(
+        config.ca.undelivered_revoke_after,
+        time::Duration::hours(24)
+    );
+    let dir = folder_with("[ca]\nundelivered_revoke_after_hours = 48\n");
+    let config = load(dir.path(), &[], "EIDTESTUD2_").unwrap();
+    assert_eq!(
+        config.ca.undelivered_revoke_after,
+        time::Duration::hours(48)
+    );
+    for bad in ["0", "721", "-3"] {
+        let dir = folder_with(&format!("[ca]\nundelivered_revoke_after_hours = {bad}\n"));
+        let err = load(dir.path(), &[], "EIDTESTUD3_").unwrap_err();
+        assert_eq!(
+            err.problems[0].key, "ca.undelivered_revoke_after_hours",
+            "{bad}"
+        );
+        assert!(err.problems[0].message.contains("1 to 720"), "{err}");
+    }
+}

@@ -14,6 +14,7 @@ use eid_protocol::{
     CollectResponse, CompletionData, CompletionUser, HintCode, OrderKind, OrderStatus,
     StartResponse,
 };
+use eid_store::enroll::{EnrollStore, NewEnrollment};
 use eid_store::orders::{
     BrowserSession, OrderRecord, OrderState, OrderStore, Purged, ReturnOutcome, ReturnToOrder,
 };
@@ -82,7 +83,7 @@ pub struct Orders<S> {
     pub(crate) card_master: Option<Arc<eid_pki::CardMasterKey>>,
 }
 
-impl<S: Store + OrderStore + 'static> Orders<S> {
+impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
     /// An engine; refuses an unusable configuration.
     pub fn new(
         store: Arc<S>,
@@ -130,6 +131,11 @@ impl<S: Store + OrderStore + 'static> Orders<S> {
 
     /// Starts an order for `browser_session` (which must be open). Only that session may
     /// collect, cancel and complete it.
+    ///
+    /// An `enrollSign` order supersedes the card's older unsigned ones in the same store
+    /// transaction: they fail with `cancelled` (audited `order.fail`, naming this order), so
+    /// a fetch abandoned in a closed app never makes the next one wait for its expiry
+    /// (`enroll.rs`, "One fetch per card").
     #[tracing::instrument(skip_all, fields(kind = %order.kind, client = %order.requester.client_id))]
     pub async fn start<R: CryptoRng + ?Sized>(
         &self,
@@ -169,14 +175,31 @@ impl<S: Store + OrderStore + 'static> Orders<S> {
             return_secret_sha256: None,
             returned: false,
         };
+        let actor = format!("client:{}", order.requester.client_id);
         let audit = event(
             now,
-            &format!("client:{}", order.requester.client_id),
+            &actor,
             "order.start",
             &reference,
             json!({ "kind": order.kind, "card": order.card_number }),
         );
-        self.store.add_order(&record, &audit).await?;
+        if order.kind == OrderKind::EnrollSign {
+            let start = NewEnrollment {
+                order: record,
+                audit,
+                supersede: self.superseded_by(&reference, &actor, now),
+            };
+            let superseded = self.store.start_enrollment(&start).await?;
+            if !superseded.is_empty() {
+                tracing::info!(
+                    order = %reference,
+                    superseded = ?superseded,
+                    "a new fetch for the card superseded older ones"
+                );
+            }
+        } else {
+            self.store.add_order(&record, &audit).await?;
+        }
         Ok(StartResponse {
             order_ref: reference,
             auto_start_token: autostart,

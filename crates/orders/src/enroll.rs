@@ -9,6 +9,29 @@
 //! `alreadyInProgress`. Management responses are counted per order
 //! ([`MANAGEMENT_RESPONSES_PER_ORDER`]) and audited (`card.management`), never logged with
 //! their bytes.
+//!
+//! A fetch abandoned mid-way (the app closed after it made the key) must not hold the card
+//! until it expires, so the *newer* fetch wins, at two points and never otherwise:
+//!
+//! - **Start.** A new `enrollSign` order supersedes the card's older orders that are not
+//!   yet signed ([`Orders::start`]): they fail with `cancelled` (`order.fail`, naming the
+//!   new order) in the transaction that adds the new one. Safe at any step before the
+//!   signature: only a management response lets an app change the card (GENERATE, the
+//!   certificate write), a claim is granted only to a pending order, and from this
+//!   transaction on the older order is failed, so it gets no further response and cannot
+//!   complete. What it left on the card (a key in 9C without a certificate) is what the
+//!   newer fetch's app uses again.
+//! - **Resume.** A signed order (its certificate issued and committed, not yet confirmed
+//!   on the card) is never superseded at the start: while it holds the card, the newer
+//!   order's management responses are refused (`alreadyInProgress`), since one might
+//!   replace the key whose certificate was just issued. Only the newer order's completion
+//!   *for the same key* takes the card over (the holder fails with `cancelled`): it
+//!   delivers the same certificate again and needs no new key, which is the resume path
+//!   of `docs/protocol.md` ("Nothing lost").
+//!
+//! So of two fetches at once for one card, one wins and the other ends with a clear
+//! refusal: the older with `cancelled` when the newer starts, or the newer with
+//! `alreadyInProgress` while the older holds a card with an issued certificate.
 
 use rand::CryptoRng;
 use serde_json::json;
@@ -18,9 +41,9 @@ use eid_pki::{
     EnrollError, IssueError, SigningEnrollment, ValidAuthentication, enroll_signing_key,
 };
 use eid_protocol::{AppCompletion, HintCode, MANAGEMENT_BLOCK, OrderKind};
-use eid_store::enroll::{CardClaim, ClaimOutcome, Delivery, EnrollStore};
+use eid_store::enroll::{CardClaim, ClaimOutcome, Delivery, EnrollStore, Resume, Supersede};
 use eid_store::orders::{OrderRecord, OrderState, OrderStore};
-use eid_store::{CertKind, CertificateRecord, Serial, Store, StoreError};
+use eid_store::{CertKind, CertificateRecord, RevocationReason, Serial, Store, StoreError};
 
 use crate::engine::event;
 use crate::{OrderError, Orders};
@@ -50,7 +73,7 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
             .card_master
             .as_ref()
             .ok_or_else(|| OrderError::Config("the server holds no card master key".into()))?;
-        self.claim(&order, &card, true, "card.management", now)
+        self.claim(&order, &card, true, None, "card.management", now)
             .await?;
         master
             .management_response(&card, &challenge)
@@ -76,7 +99,16 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
             ));
         };
         let card = self.open_enrollment(order, now)?;
-        self.claim(order, &card, false, "order.enroll", now).await?;
+        let resume = Resume {
+            key_sha256: approved_key_sha256,
+            supersede: self.superseded_by(
+                &order.order_ref,
+                &format!("person:{}", signer.person.hsa_id),
+                now,
+            ),
+        };
+        self.claim(order, &card, false, Some(resume), "order.enroll", now)
+            .await?;
         let hsa_id = signer.person.hsa_id.clone();
         let request = SigningEnrollment {
             hsa_id: &hsa_id,
@@ -118,7 +150,11 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
     /// The app confirms that the signing certificate `serial` is written to the card of
     /// the `enrollSign` order fetched with `app_token` (signed by the card holder, the
     /// certificate of the approved key on the order's card). Recorded once, audited
-    /// (`certificate.deliver`); confirming again changes nothing.
+    /// (`certificate.deliver`); confirming again changes nothing. A new delivery revokes
+    /// the card's other signing certificates in force as `superseded`
+    /// (`certificate.revoke`, in the same store transaction): a renewal leaves exactly one
+    /// valid signing certificate on the card, and the old one stays valid until the new
+    /// one is written.
     #[tracing::instrument(skip_all)]
     pub async fn confirm_delivery(
         &self,
@@ -163,6 +199,20 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
                 &serial.to_string(),
                 json!({ "order": order.order_ref, "card": signature.card_number }),
             ),
+            // The card's previous signing certificate is revoked only now that the new
+            // one is on the card (a renewal), in the delivery's transaction.
+            superseded_audit: event(
+                now,
+                &format!("person:{}", signature.hsa_id),
+                "certificate.revoke",
+                "",
+                json!({
+                    "reason": RevocationReason::Superseded,
+                    "kind": CertKind::Signing,
+                    "card": signature.card_number,
+                    "supersededBy": serial.to_string(),
+                }),
+            ),
         };
         self.store.confirm_delivery(&delivery).await?;
         Ok(())
@@ -198,13 +248,37 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
         })
     }
 
-    /// Claims `card` for `order` (counted or not); refused while another fetch holds it
-    /// (the order then fails with `alreadyInProgress`) or when the budget is spent.
+    /// How an older order ends when the order `by` (started or resumed by `actor`)
+    /// supersedes it: failed with `cancelled`, collectable as long as any failed order,
+    /// audited as `order.fail` naming `by` (the store sets each entry's subject).
+    pub(crate) fn superseded_by(&self, by: &str, actor: &str, now: OffsetDateTime) -> Supersede {
+        Supersede {
+            hint: HintCode::Cancelled.as_str().to_owned(),
+            purge_after: now + self.config.failed_kept,
+            audit: event(
+                now,
+                actor,
+                "order.fail",
+                by,
+                json!({
+                    "hint": HintCode::Cancelled.as_str(),
+                    "reason": "superseded by a newer fetch for the card",
+                    "supersededBy": by,
+                }),
+            ),
+        }
+    }
+
+    /// Claims `card` for `order` (counted or not; a completion with the key it `resume`s);
+    /// refused while another fetch holds it (the order then fails with
+    /// `alreadyInProgress`), when the budget is spent, or when the order ended meanwhile
+    /// (superseded, cancelled, expired).
     async fn claim(
         &self,
         order: &OrderRecord,
         card: &str,
         counts: bool,
+        resume: Option<Resume>,
         action: &str,
         now: OffsetDateTime,
     ) -> Result<(), OrderError> {
@@ -215,6 +289,7 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
             max: MANAGEMENT_RESPONSES_PER_ORDER,
             until: order.expires_at,
             now,
+            resume,
             audit: event(
                 now,
                 &format!("client:{}", order.requester_id),
@@ -238,6 +313,8 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
             ClaimOutcome::Exhausted => Err(OrderError::ManagementRefused(format!(
                 "an order gets at most {MANAGEMENT_RESPONSES_PER_ORDER} management responses"
             ))),
+            ClaimOutcome::Ended if now >= order.expires_at => Err(OrderError::Expired),
+            ClaimOutcome::Ended => Err(OrderError::NotPending),
         }
     }
 }

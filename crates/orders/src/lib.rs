@@ -6,10 +6,11 @@
 //! completes an order only when the browser session that started it returns with the
 //! one-time return secret (relay protection). Pages collect and cancel. For a
 //! signing-certificate fetch (`enrollSign`, `enroll.rs`) it also answers the card's
-//! management-key challenges relayed by the app (one fetch per card at a time, counted and
-//! audited), runs the RA step when the completion's PIN1 approval verified
-//! ([`eid_pki::enroll_signing_key`]) and records the app's confirmation that the
-//! certificate is on the card. The protocol end to end is in `docs/protocol.md`.
+//! management-key challenges relayed by the app (one fetch per card at a time, a newer
+//! fetch superseding an older unsigned one; counted and audited), runs the RA step when
+//! the completion's PIN1 approval verified ([`eid_pki::enroll_signing_key`]) and records
+//! the app's confirmation that the certificate is on the card. The protocol end to end is
+//! in `docs/protocol.md`.
 //!
 //! What this crate must never do:
 //! - know HTTP: handlers extract input, call [`Orders`], map the result;

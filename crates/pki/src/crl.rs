@@ -3,13 +3,20 @@
 //! (always present, as §5.1.2.5 requires of conforming issuers), the CRL number and the
 //! authority key identifier (both required by §5.2), and a reason code per entry.
 //!
-//! Built with rcgen, as the certificates are. What goes in (which revocations, which
-//! number, when the next one is due) is the caller's: the store knows the revocations and
-//! the schedule is the server's.
+//! Built with rcgen, as the certificates are. [`CertificateAuthority::crl`] encodes what it
+//! is given; [`CertificateAuthority::publish_crl`] takes the revocations from the store,
+//! numbers, signs and records a CRL (every process that revokes for a key compromise calls
+//! it: `eid serve` and `eid admin`); [`LiveCrl`] is what a server serves: the newest
+//! recorded CRL, picked up at once when another process records one, and reissued on the
+//! [`CrlSchedule`] well before its `nextUpdate`. `docs/revocation.md`.
 
-use eid_store::{RevocationReason, Serial};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use eid_store::revocation::{CrlRecord, RevocationStore};
+use eid_store::{AuditEvent, RevocationReason, Serial, StoreError};
 use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
 use crate::CertificateAuthority;
@@ -38,6 +45,13 @@ pub enum CrlError {
     /// Signing failed (the CA key is unusable).
     #[error("the CRL could not be signed: {0}")]
     Sign(String),
+    /// The schedule is not usable: it must reissue after a positive time shorter than the
+    /// validity.
+    #[error("a CRL schedule must reissue after a positive time shorter than its validity")]
+    BadSchedule,
+    /// The store failed or refused.
+    #[error("the store: {0}")]
+    Store(#[from] StoreError),
 }
 
 fn reason(r: RevocationReason) -> rcgen::RevocationReason {
@@ -109,5 +123,219 @@ impl CertificateAuthority {
             .signed_by(self.issuer())
             .map_err(|e| CrlError::Sign(e.to_string()))?;
         Ok(crl.der().to_vec())
+    }
+}
+
+/// When CRLs are issued: valid for [`CrlSchedule::validity`], reissued
+/// [`CrlSchedule::reissue_after`] after the last one's `thisUpdate`, so a relying party
+/// always finds a fresh one well before the one it holds runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrlSchedule {
+    /// `nextUpdate` − `thisUpdate` (default 24 hours).
+    pub validity: Duration,
+    /// Age of the newest CRL at which the next is issued (default 12 hours: half the
+    /// validity).
+    pub reissue_after: Duration,
+}
+
+impl Default for CrlSchedule {
+    fn default() -> Self {
+        Self {
+            validity: Duration::hours(24),
+            reissue_after: Duration::hours(12),
+        }
+    }
+}
+
+impl CrlSchedule {
+    /// The schedule if it is usable.
+    pub fn checked(self) -> Result<Self, CrlError> {
+        if self.reissue_after > Duration::ZERO && self.reissue_after < self.validity {
+            Ok(self)
+        } else {
+            Err(CrlError::BadSchedule)
+        }
+    }
+
+    /// Whether a new CRL is due at `now`, the newest being `latest`.
+    pub fn due(&self, latest: &CrlRecord, now: OffsetDateTime) -> bool {
+        now >= latest.this_update + self.reissue_after || now >= latest.next_update
+    }
+}
+
+/// `at` without its fraction of a second: X.509 times have whole seconds, and the store's
+/// record must say what the DER says.
+pub(crate) fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(0).unwrap_or(at)
+}
+
+impl CertificateAuthority {
+    /// Issues a CRL now: every revoked certificate of the store that expired less than two
+    /// validities ago (RFC 5280 §3.3: an entry stays until at least one scheduled CRL after
+    /// the certificate's expiry lists it), a fresh CRL number, `thisUpdate` `now`,
+    /// `nextUpdate` a validity later; recorded with a `crl.issue` audit entry by `actor`
+    /// before it is returned.
+    pub async fn publish_crl<S: RevocationStore + ?Sized>(
+        &self,
+        store: &S,
+        schedule: &CrlSchedule,
+        now: OffsetDateTime,
+        actor: &str,
+    ) -> Result<CrlRecord, CrlError> {
+        let schedule = schedule.checked()?;
+        let this_update = whole_seconds(now);
+        let next_update = this_update + schedule.validity;
+        let revoked = store
+            .revoked_certificates(this_update - schedule.validity * 2)
+            .await?;
+        let entries: Vec<RevokedEntry> = revoked
+            .into_iter()
+            .map(|r| RevokedEntry {
+                serial: r.serial,
+                revoked_at: whole_seconds(r.revoked_at),
+                reason: r.reason,
+            })
+            .collect();
+        let number = store.allocate_crl_number().await?;
+        let der = self.crl(&entries, number, this_update, next_update)?;
+        let record = CrlRecord {
+            number,
+            this_update,
+            next_update,
+            der,
+        };
+        let audit = AuditEvent {
+            at: now,
+            actor: actor.to_owned(),
+            action: "crl.issue".into(),
+            subject: number.to_string(),
+            details: serde_json::json!({
+                "this_update": this_update.unix_timestamp(),
+                "next_update": next_update.unix_timestamp(),
+                "entries": entries.len(),
+                "sha256": hex::encode(crate::sha256(&record.der)),
+            }),
+        };
+        store.record_crl(&record, &audit).await?;
+        tracing::info!(
+            number,
+            entries = entries.len(),
+            next_update = %next_update,
+            "CRL issued"
+        );
+        Ok(record)
+    }
+}
+
+/// The CRL a server serves: the newest recorded in the store, reissued when the schedule
+/// says so. Nothing here knows HTTP.
+///
+/// Each [`LiveCrl::current`] reads the store's revocation marker (cheap), so a CRL that
+/// another node or process recorded (a key compromise revoked with `eid admin`) is served
+/// from the next request on. At most one reissue runs at a time on a node; requests meanwhile
+/// get the CRL in hand, which is still valid (reissues happen well before `nextUpdate`).
+#[derive(Debug)]
+pub struct LiveCrl<S: ?Sized> {
+    store: Arc<S>,
+    ca: Arc<CertificateAuthority>,
+    schedule: CrlSchedule,
+    actor: String,
+    current: RwLock<Option<Arc<CrlRecord>>>,
+    publishing: AtomicBool,
+}
+
+/// Clears the "publishing" flag when the publisher is done, even if it failed.
+struct Publishing<'a>(&'a AtomicBool);
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl<S: RevocationStore + ?Sized> LiveCrl<S> {
+    /// A live CRL over `store` for `ca`; CRLs it issues are audited as `actor`.
+    pub fn new(
+        store: Arc<S>,
+        ca: Arc<CertificateAuthority>,
+        schedule: CrlSchedule,
+        actor: impl Into<String>,
+    ) -> Result<Self, CrlError> {
+        Ok(Self {
+            store,
+            ca,
+            schedule: schedule.checked()?,
+            actor: actor.into(),
+            current: RwLock::new(None),
+            publishing: AtomicBool::new(false),
+        })
+    }
+
+    /// The schedule in force.
+    pub fn schedule(&self) -> &CrlSchedule {
+        &self.schedule
+    }
+
+    fn held(&self) -> Option<Arc<CrlRecord>> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    fn hold(&self, crl: &Arc<CrlRecord>) {
+        if let Ok(mut current) = self.current.write()
+            && current.as_ref().is_none_or(|c| c.number < crl.number)
+        {
+            *current = Some(crl.clone());
+        }
+    }
+
+    /// The CRL to serve at `now`: the newest recorded (read again when the store says a
+    /// newer one exists), first reissued when it is due.
+    pub async fn current(&self, now: OffsetDateTime) -> Result<Arc<CrlRecord>, CrlError> {
+        let newest = match self.store.revocation_marker().await {
+            Ok(marker) => Some(marker.crl_number),
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation marker unreadable; reading the CRL");
+                None
+            }
+        };
+        let held = match self.held() {
+            Some(crl) if newest.is_some_and(|n| crl.number >= n) => Some(crl),
+            _ => match self.store.latest_crl().await? {
+                Some(crl) => {
+                    let crl = Arc::new(crl);
+                    self.hold(&crl);
+                    self.held()
+                }
+                None => None,
+            },
+        };
+        match held {
+            None => self.publish_now(now).await,
+            Some(crl) if self.schedule.due(&crl, now) => {
+                if self
+                    .publishing
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    // Another request is reissuing; this one is still valid.
+                    return Ok(crl);
+                }
+                let _publishing = Publishing(&self.publishing);
+                self.publish_now(now).await
+            }
+            Some(crl) => Ok(crl),
+        }
+    }
+
+    /// Issues and records a new CRL at once (after a key compromise; on schedule through
+    /// [`LiveCrl::current`]) and serves it from now on.
+    pub async fn publish_now(&self, now: OffsetDateTime) -> Result<Arc<CrlRecord>, CrlError> {
+        let crl = Arc::new(
+            self.ca
+                .publish_crl(&*self.store, &self.schedule, now, &self.actor)
+                .await?,
+        );
+        self.hold(&crl);
+        Ok(crl)
     }
 }

@@ -20,7 +20,8 @@ use eid_store::{CertKind, CertStatus, CertificateRecord, Store, StoreError};
 
 use crate::asn1::Oid;
 use crate::attestation::{AttestationError, AttestedKey, verify_signing_key_attestation};
-use crate::{CertificateAuthority, Csr, CsrError, IssueError, IssueRequest, Profile, issue};
+use crate::issue::{Facts, KeyCheck, issue_with};
+use crate::{CertificateAuthority, Csr, CsrError, IssueError, IssueRequest, Profile};
 
 /// A card holder's approved request for a signing certificate.
 #[derive(Debug, Clone)]
@@ -135,7 +136,9 @@ pub async fn enroll_signing_key<R: CryptoRng + ?Sized>(
         .card(req.card_number)
         .await?
         .ok_or_else(|| EnrollError::UnknownCard(req.card_number.to_owned()))?;
+    // Read once, for the checks here and for the RA step's (`issue_with`).
     let card_certificates = store.certificates_of_card(&card.card_number).await?;
+    let person = store.person_with_organisation(req.hsa_id).await?;
     let attested = match req.attestation {
         Some(att) => Some(verify_signing_key_attestation(
             ca,
@@ -147,14 +150,17 @@ pub async fn enroll_signing_key<R: CryptoRng + ?Sized>(
             now,
         )?),
         None => {
-            let accepts = match store.person(&card.holder).await? {
-                Some(person) => store
-                    .organisation(&person.org_number)
-                    .await?
-                    .is_some_and(|org| org.accept_unattested_keys),
-                None => false,
+            // The card holder's organisation decides (the RA step refuses a card of
+            // another person anyway).
+            let organisation = if card.holder == req.hsa_id {
+                person.as_ref().and_then(|(_, org)| org.clone())
+            } else {
+                match store.person(&card.holder).await? {
+                    Some(holder) => store.organisation(&holder.org_number).await?,
+                    None => None,
+                }
             };
-            if !accepts {
+            if !organisation.is_some_and(|org| org.accept_unattested_keys) {
                 return Err(EnrollError::AttestationRequired);
             }
             None
@@ -168,7 +174,14 @@ pub async fn enroll_signing_key<R: CryptoRng + ?Sized>(
         csr,
         virtual_card,
     };
-    match issue(ca, store, &request, actor, now, rng).await {
+    let facts = Facts {
+        person,
+        card: Some(card),
+        card_certificates,
+    };
+    // The key was found uncertified above; a concurrent fetch with it meets the store's
+    // unique constraint.
+    match issue_with(ca, store, &request, facts, KeyCheck::Free, actor, now, rng).await {
         Ok(issued) => Ok(Enrolled {
             record: issued.record,
             resumed: false,

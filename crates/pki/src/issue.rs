@@ -11,8 +11,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use eid_store::{
-    AuditEvent, CardState, CertKind, CertStatus, CertificateRecord, Conflict, Missing, Serial,
-    SigningPolicy, Store, StoreError,
+    AuditEvent, CardState, CertKind, CertStatus, CertificateRecord, Conflict, Missing,
+    Organisation, Person, Serial, SigningPolicy, Store, StoreError,
 };
 
 use eid_store::Card;
@@ -169,16 +169,63 @@ pub async fn issue<R: CryptoRng + ?Sized>(
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Result<Issued, IssueError> {
+    let facts = Facts {
+        person: store.person_with_organisation(&req.hsa_id).await?,
+        card: store.card(&req.card_number).await?,
+        card_certificates: match req.profile {
+            Profile::Signing => store.certificates_of_card(&req.card_number).await?,
+            Profile::Authentication => Vec::new(),
+        },
+    };
+    issue_with(ca, store, req, facts, KeyCheck::Read, actor, now, rng).await
+}
+
+/// What the store holds about a request's person and card, read once by the caller (the
+/// enrollment reads them for its own checks, and [`issue_with`] decides on the same
+/// reading instead of asking again).
+pub(crate) struct Facts {
+    /// The person named by the request, with their organisation if it exists.
+    pub person: Option<(Person, Option<Organisation>)>,
+    /// The request's card.
+    pub card: Option<Card>,
+    /// The card's certificates (needed for a signing certificate only: its validity ends
+    /// with the card's authentication certificate's).
+    pub card_certificates: Vec<CertificateRecord>,
+}
+
+/// Whether the key's freedom is still to be read, or the caller found it uncertified.
+/// Either way the store's unique constraint decides a race at the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyCheck {
+    /// Read whether the key is certified already.
+    Read,
+    /// The caller read it just now: no certificate has the key.
+    Free,
+}
+
+/// [`issue`] on facts already read: the same checks in the same order.
+#[allow(clippy::too_many_arguments)] // Every input is an engine input: no ambient state.
+pub(crate) async fn issue_with<R: CryptoRng + ?Sized>(
+    ca: &CertificateAuthority,
+    store: &dyn Store,
+    req: &IssueRequest,
+    facts: Facts,
+    key_check: KeyCheck,
+    actor: &str,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<Issued, IssueError> {
     let not_before = start_of_validity(ca, now)?;
 
-    let person = store
-        .person(&req.hsa_id)
-        .await?
+    let (person, organisation) = facts
+        .person
         .ok_or_else(|| IssueError::UnknownPerson(req.hsa_id.clone()))?;
     if !person.active {
         return Err(IssueError::PersonInactive(person.hsa_id));
     }
-    let card = find_card(store, &req.card_number).await?;
+    let card = facts
+        .card
+        .ok_or_else(|| IssueError::UnknownCard(req.card_number.clone()))?;
     if card.holder != person.hsa_id {
         return Err(IssueError::CardOfAnotherPerson {
             card: card.card_number,
@@ -186,10 +233,8 @@ pub async fn issue<R: CryptoRng + ?Sized>(
         });
     }
     check_card_usable(&card)?;
-    let organisation = store
-        .organisation(&person.org_number)
-        .await?
-        .ok_or_else(|| IssueError::UnknownOrganisation(person.org_number.clone()))?;
+    let organisation =
+        organisation.ok_or_else(|| IssueError::UnknownOrganisation(person.org_number.clone()))?;
 
     let profile_validity = match req.profile {
         Profile::Authentication => ca.settings().authentication_validity,
@@ -208,13 +253,13 @@ pub async fn issue<R: CryptoRng + ?Sized>(
                 hsa_id: person.hsa_id,
             });
         }
-        let auth_not_after = store
-            .certificates_of_card(&card.card_number)
-            .await?
+        let auth_not_after = facts
+            .card_certificates
             .iter()
             .filter(|c| {
                 c.kind == CertKind::Authentication
                     && c.status == CertStatus::Valid
+                    && c.card_number.as_deref() == Some(card.card_number.as_str())
                     && c.hsa_id.as_deref() == Some(person.hsa_id.as_str())
                     && c.not_before <= now
                     && now < c.not_after
@@ -229,7 +274,9 @@ pub async fn issue<R: CryptoRng + ?Sized>(
 
     let kind = req.profile.cert_kind();
     let key = req.csr.key();
-    check_key_free(store, key, kind, &card.card_number).await?;
+    if key_check == KeyCheck::Read {
+        check_key_free(store, key, kind, &card.card_number).await?;
+    }
 
     let decided = Decided {
         subject: Subject::Person {

@@ -41,7 +41,7 @@ pub use algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use attestation::{AttestationError, AttestedKey, verify_signing_key_attestation};
 pub use ca::{CaError, CaNames, CertificateAuthority, NewCa, create_ca};
 pub use card_keys::{CardKeyError, CardMasterKey};
-pub use crl::{CrlError, RevokedEntry};
+pub use crl::{CrlError, CrlSchedule, LiveCrl, RevokedEntry};
 pub use csr::{Csr, CsrError, PublicKeyKind};
 pub use enroll::{EnrollError, Enrolled, SigningEnrollment, enroll_signing_key};
 pub use file_signer::FileSigner;

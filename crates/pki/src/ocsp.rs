@@ -13,6 +13,18 @@
 //! - at most [`MAX_REQUESTS`] CertIDs per request and a nonce of 1 to 32 bytes (RFC 8954),
 //!   else `malformedRequest`; request signatures are not required and not checked;
 //! - the nonce extension is echoed exactly as sent.
+//!
+//! Around the engine: [`responder`] keeps the delegated responder's key and certificate in
+//! the store and rolls them over; [`service`] is the responder a server runs (statuses from
+//! the store, pre-signed responses cached until a revocation). `docs/revocation.md`.
+
+pub mod responder;
+pub mod service;
+
+pub use responder::{ActiveResponder, ResponderKeySeal, ResponderPolicy, ensure_responder};
+pub use service::{OcspAnswer, OcspService, OcspSettings, SignedResponse};
+/// The response statuses of RFC 6960 §4.2.1, for callers that map them.
+pub use x509_ocsp::OcspResponseStatus;
 
 use std::sync::Arc;
 
@@ -27,7 +39,7 @@ use x509_cert::ext::pkix::CrlReason;
 use x509_cert::spki::{AlgorithmIdentifierOwned, ObjectIdentifier};
 use x509_ocsp::{
     BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
-    OcspResponseStatus, ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
+    ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
 };
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -65,6 +77,11 @@ pub struct CheckedRequest {
 }
 
 impl CheckedRequest {
+    /// Whether the request asked for a nonce (its answer is then for it alone).
+    pub fn has_nonce(&self) -> bool {
+        self.nonce.is_some()
+    }
+
     /// The serials asked about, in request order (`None` for a zero or negative serial,
     /// which this CA never issues: answered `unknown`).
     pub fn serials(&self) -> Vec<Option<Serial>> {
@@ -91,6 +108,23 @@ pub enum OcspError {
     /// The statuses given do not match the request's CertIDs.
     #[error("{given} statuses for {asked} CertIDs")]
     StatusCount { given: usize, asked: usize },
+    /// A responder key could not be sealed or opened (the wrong key-encryption key, or a
+    /// changed record).
+    #[error("{0}")]
+    Seal(&'static str),
+    /// The settings are not usable (a response validity that is not positive; a rollover
+    /// that is not due some time after issuance).
+    #[error(
+        "OCSP settings: responses must be valid for a positive time, and responders renewed \
+         some time after issuance and before they end"
+    )]
+    BadPolicy,
+    /// Other nodes kept replacing the responder while this one tried.
+    #[error("the OCSP responder changed on every try")]
+    Contended,
+    /// The store failed.
+    #[error("the store: {0}")]
+    Store(#[from] eid_store::StoreError),
 }
 
 /// A delegated OCSP responder for one issuing CA.
@@ -131,6 +165,71 @@ fn crl_reason(r: RevocationReason) -> CrlReason {
         RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
         RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
     }
+}
+
+/// An OCSP request about `serials` of the CA whose issuing certificate is `issuing_der`,
+/// with SHA-1 CertIDs as RFC 5019 clients make them, and the nonce extension when `nonce`
+/// is given (1 to 32 bytes): what a relying party sends. For tests and load generators.
+pub fn request(
+    issuing_der: &[u8],
+    serials: &[Serial],
+    nonce: Option<&[u8]>,
+) -> Result<Vec<u8>, OcspError> {
+    use x509_cert::serial_number::SerialNumber;
+    use x509_ocsp::{Request, TbsRequest};
+    let (_, issuing) = X509Certificate::from_der(issuing_der)
+        .map_err(|_| OcspError::BadCertificate("issuing CA"))?;
+    let sha1 = |bytes: &[u8]| {
+        OctetString::new(
+            digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, bytes)
+                .as_ref()
+                .to_vec(),
+        )
+        .map_err(|e| OcspError::Encode(e.to_string()))
+    };
+    let name_hash = sha1(issuing.subject().as_raw())?;
+    let key_hash = sha1(issuing.public_key().subject_public_key.data.as_ref())?;
+    let mut request_list = Vec::with_capacity(serials.len());
+    for serial in serials {
+        request_list.push(Request {
+            req_cert: CertId {
+                hash_algorithm: AlgorithmIdentifierOwned {
+                    oid: SHA1,
+                    parameters: Some(Null.into()),
+                },
+                issuer_name_hash: name_hash.clone(),
+                issuer_key_hash: key_hash.clone(),
+                serial_number: SerialNumber::new(serial.as_bytes())
+                    .map_err(|e| OcspError::Encode(e.to_string()))?,
+            },
+            single_request_extensions: None,
+        });
+    }
+    let request_extensions = match nonce {
+        None => None,
+        Some(nonce) => {
+            let inner = OctetString::new(nonce.to_vec())
+                .and_then(|n| n.to_der())
+                .and_then(OctetString::new)
+                .map_err(|e| OcspError::Encode(e.to_string()))?;
+            Some(vec![Extension {
+                extn_id: NONCE,
+                critical: false,
+                extn_value: inner,
+            }])
+        }
+    };
+    OcspRequest {
+        tbs_request: TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list,
+            request_extensions,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .map_err(|e| OcspError::Encode(e.to_string()))
 }
 
 impl Responder {

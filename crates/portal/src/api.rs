@@ -5,6 +5,11 @@
 //!
 //! The token names the person by `employeeHsaId` (the provider puts it in access tokens
 //! granted the `profile` scope) and the login's card by [`crate::CLAIM_CARD_NUMBER`].
+//!
+//! Before a signing-certificate fetch starts, the page and the API ask the same question,
+//! [`MyPagesApi::fetch_card`]: the card is the person's, it is the card the login was made
+//! with, the rules of [`crate::eligibility`] allow it now, and the card login is recent
+//! ([`FRESH_LOGIN`]). The order itself is the HTTP edge's (`eid-orders`).
 
 use std::sync::Arc;
 
@@ -13,11 +18,41 @@ use eid_store::{
     SigningPolicy, Store,
 };
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::ApiError;
 use crate::access::{AccessClaims, AccessExpectations, KeySource, verify_access_token};
 use crate::eligibility::{FetchFacts, FetchRefusal, in_force, may_fetch_signing_certificate};
+
+/// How recent the card login must be to start a fetch: the holder proved presence with the
+/// card this recently (a silent renewal does not use the card, so it does not count).
+pub const FRESH_LOGIN: Duration = Duration::minutes(15);
+
+/// Why a fetch may not start for a card now.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchDenied {
+    /// The token was refused, or names nobody who may use My Pages.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// No card of the token's person has this number (another person's card looks the
+    /// same as one that does not exist).
+    #[error("the person has no such card")]
+    NotFound,
+    /// A rule refuses: the card is not the login's card, or [`crate::eligibility`] says no.
+    #[error("the fetch is not allowed: {}", .0.code())]
+    Refused(FetchRefusal),
+    /// The card login is older than [`FRESH_LOGIN`] (or its time is unknown): log in with
+    /// the card again.
+    #[error("the card login is not recent enough")]
+    LoginRequired,
+}
+
+impl From<eid_store::StoreError> for FetchDenied {
+    fn from(e: eid_store::StoreError) -> Self {
+        Self::Api(e.into())
+    }
+}
 
 /// The card holder (`GET /mypages/api/v1/person`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -282,5 +317,270 @@ impl<S: Store> MyPagesApi<S> {
             logged_in_card: claims.card_number.clone(),
             cards,
         })
+    }
+
+    /// The card onto which a signing certificate may be fetched now, checked with fresh
+    /// records: it is one of the person's cards ([`FetchDenied::NotFound`]), the card the
+    /// login was made with, allowed by the rules ([`FetchDenied::Refused`]), and the card
+    /// login, made at `authenticated_at` (the page passes its session's, the API the
+    /// token's `auth_time`), is within [`FRESH_LOGIN`] of `now`
+    /// ([`FetchDenied::LoginRequired`]). Checked in that order, so that logging in again
+    /// is asked for only when it would help.
+    #[tracing::instrument(skip_all)]
+    pub async fn fetch_card(
+        &self,
+        claims: &AccessClaims,
+        card_number: &str,
+        authenticated_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<CardView, FetchDenied> {
+        let (person, org) = self.holder(claims).await?;
+        let card = self
+            .store
+            .card(card_number)
+            .await?
+            .filter(|c| c.holder == person.hsa_id)
+            .ok_or(FetchDenied::NotFound)?;
+        if claims.card_number.as_deref() != Some(card_number) {
+            return Err(FetchDenied::Refused(FetchRefusal::LoggedInWithAnotherCard));
+        }
+        let certs = self.store.certificates_of_card(card_number).await?;
+        let view = card_view(
+            org.as_ref(),
+            &person,
+            &card,
+            &certs,
+            claims.card_number.as_deref(),
+            now,
+        );
+        if let Some(reason) = view.signing_certificate_fetch.reason {
+            return Err(FetchDenied::Refused(reason));
+        }
+        if authenticated_at.is_none_or(|t| now - t > FRESH_LOGIN) {
+            return Err(FetchDenied::LoginRequired);
+        }
+        Ok(view)
+    }
+
+    /// Whether `card_number` is a card of the token's person (an unknown card: no).
+    #[tracing::instrument(skip_all)]
+    pub async fn holds_card(
+        &self,
+        claims: &AccessClaims,
+        card_number: &str,
+    ) -> Result<bool, ApiError> {
+        let (person, _) = self.holder(claims).await?;
+        Ok(self
+            .store
+            .card(card_number)
+            .await?
+            .is_some_and(|c| c.holder == person.hsa_id))
+    }
+
+    /// The signing certificate on `card_number` for the key whose SubjectPublicKeyInfo
+    /// hashes to `key_sha256` (what a fetch approved), as the card holder sees it.
+    #[tracing::instrument(skip_all)]
+    pub async fn signing_certificate(
+        &self,
+        card_number: &str,
+        key_sha256: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<CertificateView>, ApiError> {
+        Ok(self
+            .store
+            .certificates_of_card(card_number)
+            .await?
+            .iter()
+            .filter(|c| c.kind == CertKind::Signing && c.public_key_sha256 == *key_sha256)
+            .max_by_key(|c| c.issued_at)
+            .map(|c| certificate_view(c, now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use async_trait::async_trait;
+    use eid_store::{AuditEvent, Durability, Serial, SqliteStore};
+    use jsonwebtoken::jwk::JwkSet;
+    use time::macros::datetime;
+
+    use super::*;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-01 08:00 UTC);
+    const ANNA: &str = "SE2321000016-A1B2";
+    const BO: &str = "SE2321000016-B0B0";
+
+    #[derive(Debug)]
+    struct NoKeys;
+
+    #[async_trait]
+    impl KeySource for NoKeys {
+        async fn keys(&self, _now: OffsetDateTime) -> Result<JwkSet, String> {
+            Err("none".into())
+        }
+    }
+
+    fn audit() -> AuditEvent {
+        AuditEvent {
+            at: NOW,
+            actor: "system".into(),
+            action: "test".into(),
+            subject: "test".into(),
+            details: serde_json::json!({}),
+        }
+    }
+
+    fn certificate(serial: u8, kind: CertKind, card: &str, key: u8) -> CertificateRecord {
+        CertificateRecord {
+            serial: Serial::from_be_bytes(&[serial]).unwrap(),
+            kind,
+            card_number: Some(card.into()),
+            hsa_id: Some(ANNA.into()),
+            status: CertStatus::Valid,
+            der: vec![serial],
+            not_before: NOW - Duration::days(1),
+            not_after: NOW + Duration::days(700),
+            public_key_sha256: [key; 32],
+            issued_at: NOW - Duration::days(1),
+        }
+    }
+
+    /// Anna (entitled, self-service) with cards 1 (an authentication certificate) and 2,
+    /// Bo with card 3.
+    async fn api(dir: &tempfile::TempDir) -> MyPagesApi<SqliteStore> {
+        let store = SqliteStore::open(&dir.path().join("eid.db"), Durability::Process)
+            .await
+            .unwrap();
+        let org = Organisation {
+            org_number: "2321000016".into(),
+            name: "Region Exempel".into(),
+            signing_policy: SigningPolicy::SelfService,
+            accept_unattested_keys: false,
+            created_at: NOW,
+        };
+        store.add_organisation(&org, &audit()).await.unwrap();
+        for (hsa_id, name) in [(ANNA, "Anna"), (BO, "Bo")] {
+            let person = Person {
+                hsa_id: hsa_id.into(),
+                given_name: name.into(),
+                surname: "Andersson".into(),
+                org_number: org.org_number.clone(),
+                signing_entitled: true,
+                active: true,
+                created_at: NOW,
+            };
+            store.add_person(&person, &audit()).await.unwrap();
+        }
+        for (number, holder) in [("1", ANNA), ("2", ANNA), ("3", BO)] {
+            let card = Card {
+                card_number: number.into(),
+                product_number: "610".into(),
+                kind: CardKind::TwoPin,
+                state: CardState::Active,
+                holder: holder.into(),
+                created_at: NOW,
+            };
+            store.add_card(&card, &audit()).await.unwrap();
+        }
+        store
+            .add_certificate(&certificate(1, CertKind::Authentication, "1", 1), &audit())
+            .await
+            .unwrap();
+        MyPagesApi::new(
+            Arc::new(store),
+            Arc::new(NoKeys),
+            "https://idp.example",
+            "mypages.api",
+        )
+    }
+
+    fn claims(card: &str) -> AccessClaims {
+        AccessClaims {
+            subject: "s".into(),
+            client_id: "mypages".into(),
+            scope: "openid profile mypages.api".into(),
+            hsa_id: Some(ANNA.into()),
+            card_number: Some(card.into()),
+            auth_time: Some(NOW),
+            expires_at: NOW + Duration::minutes(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fetch_needs_the_persons_login_card_the_rules_and_a_recent_card_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let c = claims("1");
+        let fresh = Some(NOW - FRESH_LOGIN);
+        let view = api.fetch_card(&c, "1", fresh, NOW).await.unwrap();
+        assert_eq!(view.card_number, "1");
+        // Another person's card and no card look alike.
+        for number in ["3", "4"] {
+            assert!(matches!(
+                api.fetch_card(&c, number, fresh, NOW).await,
+                Err(FetchDenied::NotFound)
+            ));
+        }
+        // The person's other card: not the login's.
+        assert!(matches!(
+            api.fetch_card(&c, "2", fresh, NOW).await,
+            Err(FetchDenied::Refused(FetchRefusal::LoggedInWithAnotherCard))
+        ));
+        // Logged in with card 2, which has no authentication certificate: the rule says
+        // why before the age of the login is looked at.
+        assert!(matches!(
+            api.fetch_card(&claims("2"), "2", None, NOW).await,
+            Err(FetchDenied::Refused(
+                FetchRefusal::NoValidAuthenticationCertificate
+            ))
+        ));
+        for stale in [None, Some(NOW - FRESH_LOGIN - Duration::SECOND)] {
+            assert!(matches!(
+                api.fetch_card(&c, "1", stale, NOW).await,
+                Err(FetchDenied::LoginRequired)
+            ));
+        }
+        // A token without the person.
+        let anonymous = AccessClaims {
+            hsa_id: None,
+            ..claims("1")
+        };
+        assert!(matches!(
+            api.fetch_card(&anonymous, "1", fresh, NOW).await,
+            Err(FetchDenied::Api(ApiError::InsufficientScope(_)))
+        ));
+
+        assert!(api.holds_card(&c, "2").await.unwrap());
+        assert!(!api.holds_card(&c, "3").await.unwrap());
+        assert!(!api.holds_card(&c, "4").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_fetched_certificate_is_found_by_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        api.store
+            .add_certificate(&certificate(2, CertKind::Signing, "1", 2), &audit())
+            .await
+            .unwrap();
+        let found = api.signing_certificate("1", &[2; 32], NOW).await.unwrap();
+        let found = found.unwrap();
+        assert_eq!(found.serial, "02");
+        assert_eq!(found.kind, CertKind::Signing);
+        assert_eq!(found.status, CertificateStatus::Valid);
+        // The authentication key is no signing certificate; another key has none.
+        assert!(
+            api.signing_certificate("1", &[1; 32], NOW)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            api.signing_certificate("1", &[9; 32], NOW)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

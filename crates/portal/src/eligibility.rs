@@ -7,14 +7,26 @@
 //! authentication certificate (it proves who asks), must not already hold a valid signing
 //! certificate, and must be the card the holder logged in with (the fetch is signed with
 //! that card's authentication key).
+//!
+//! A valid signing certificate that ends within [`RENEWAL_WINDOW`] does not stand in the
+//! way: *Hämta nytt underskriftscertifikat* renews it. The old one stays valid until the
+//! new one is on the card; the delivery then revokes it as `superseded` (the store's
+//! `confirm_delivery`), so the card holds exactly one valid signing certificate again. A
+//! revoked or expired one never stands in the way.
 
 use eid_store::{
     Card, CardState, CertKind, CertStatus, CertificateRecord, Organisation, Person, SigningPolicy,
 };
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::Language;
+
+/// How long before its end a valid signing certificate may be renewed: within this window
+/// My Pages offers *Hämta nytt underskriftscertifikat*. Thirty days leaves the holder a
+/// month of working days to get to a card reader before signatures stop working, without
+/// inviting renewals (each a new key and a revocation) long before they are needed.
+pub const RENEWAL_WINDOW: Duration = Duration::days(30);
 
 /// Why a signing certificate may not be fetched onto a card. The first that applies, in
 /// this order: the organisation, the person, the card, the certificates, the login.
@@ -35,7 +47,8 @@ pub enum FetchRefusal {
     CardNotActive,
     /// The card has no valid authentication certificate to approve the fetch with.
     NoValidAuthenticationCertificate,
-    /// The card already holds a valid signing certificate.
+    /// The card already holds a valid signing certificate that does not end within
+    /// [`RENEWAL_WINDOW`].
     AlreadyHasSigningCertificate,
     /// The holder logged in with another card (or the provider did not say which).
     LoggedInWithAnotherCard,
@@ -129,6 +142,11 @@ pub fn in_force(cert: &CertificateRecord, now: OffsetDateTime) -> bool {
     cert.status == CertStatus::Valid && cert.not_before <= now && now < cert.not_after
 }
 
+/// Whether `cert` ends within [`RENEWAL_WINDOW`] of `now` (a new one may be fetched).
+pub fn due_for_renewal(cert: &CertificateRecord, now: OffsetDateTime) -> bool {
+    cert.not_after - now <= RENEWAL_WINDOW
+}
+
 /// `Ok` when a signing certificate may be fetched onto `facts.card` now; else the first
 /// reason why not.
 pub fn may_fetch_signing_certificate(facts: &FetchFacts<'_>) -> Result<(), FetchRefusal> {
@@ -158,7 +176,10 @@ pub fn may_fetch_signing_certificate(facts: &FetchFacts<'_>) -> Result<(), Fetch
     if !valid(CertKind::Authentication) {
         return Err(FetchRefusal::NoValidAuthenticationCertificate);
     }
-    if valid(CertKind::Signing) {
+    let lasting = facts.certificates.iter().any(|c| {
+        c.kind == CertKind::Signing && in_force(c, facts.now) && !due_for_renewal(c, facts.now)
+    });
+    if lasting {
         return Err(FetchRefusal::AlreadyHasSigningCertificate);
     }
     if facts.logged_in_card != Some(facts.card.card_number.as_str()) {
@@ -322,6 +343,29 @@ mod tests {
             assert!(!want.text(Language::Swedish).is_empty());
             assert!(!want.text(Language::English).is_empty());
         }
+    }
+
+    #[test]
+    fn a_signing_certificate_ending_within_the_window_may_be_renewed() {
+        let mut c = Case::allowed();
+        let mut current = cert(CertKind::Signing, 2);
+        current.not_after = NOW + RENEWAL_WINDOW + Duration::seconds(1);
+        c.certs.push(current);
+        assert_eq!(
+            c.decide(),
+            Err(FetchRefusal::AlreadyHasSigningCertificate),
+            "a second too early"
+        );
+        c.certs[1].not_after = NOW + RENEWAL_WINDOW;
+        assert_eq!(c.decide(), Ok(()));
+        assert!(due_for_renewal(&c.certs[1], NOW));
+        // A lasting one beside it still refuses.
+        c.certs.push(cert(CertKind::Signing, 3));
+        assert_eq!(c.decide(), Err(FetchRefusal::AlreadyHasSigningCertificate));
+        // A renewal too is only for the card logged in with.
+        c.certs.pop();
+        c.logged_in = Some("9752000002");
+        assert_eq!(c.decide(), Err(FetchRefusal::LoggedInWithAnotherCard));
     }
 
     #[test]

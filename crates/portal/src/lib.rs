@@ -7,7 +7,9 @@
 //!   ([`eid_store::PortalStore`]) so that any node serves them.
 //! - [`MyPagesApi`]: the `mypages.api` resource server. It accepts the provider's JWT access
 //!   tokens (RFC 9068; [`access`]) and answers who the card holder is and which cards and
-//!   certificates they have; the pages call it in-process with the session's access token.
+//!   certificates they have, and whether a fetch may start for a card now
+//!   ([`MyPagesApi::fetch_card`], the one check of the page and the API); the pages call it
+//!   in-process with the session's access token.
 //! - [`eligibility`]: whether a signing certificate may be fetched onto a card, and why not,
 //!   in plain words (DESIGN.md "Policy").
 //!
@@ -25,7 +27,10 @@ mod seal;
 mod session;
 
 pub use access::{AccessClaims, DiscoveredKeys, KeySource, verify_access_token};
-pub use api::{CardView, CardsView, CertificateStatus, CertificateView, MyPagesApi, PersonView};
+pub use api::{
+    CardView, CardsView, CertificateStatus, CertificateView, FRESH_LOGIN, FetchDenied, MyPagesApi,
+    PersonView,
+};
 pub use config::{API_AUDIENCE, BASE_PATH, CALLBACK_PATH, CLIENT_ID, PortalConfig, SCOPES};
 pub use eid_rp::RpError;
 pub use eligibility::{FetchFacts, FetchRefusal, may_fetch_signing_certificate};

@@ -1,5 +1,8 @@
-//! Server-rendered pages: Swedish (`lang="sv"`), no inline script or style (the CSP forbids
-//! them), every interpolated value escaped.
+//! Server-rendered pages of the identity provider (login, waiting, error): Swedish
+//! (`lang="sv"`) unless English is asked for, every interpolated value escaped, no inline
+//! script or style (the CSP forbids them). They share My Pages' look: the one stylesheet
+//! `/static/eid.css`, the same header, and the waiting page's one order script
+//! (`/static/order.js`, with the login's words in `/static/login.js`).
 
 use std::fmt::Write as _;
 
@@ -57,12 +60,17 @@ impl Lang {
     }
 }
 
-/// A whole Swedish page: `title` (escaped here) and `body` (already HTML).
+/// The stylesheet of every page (served by the `mypages` routes, cacheable).
+pub(crate) const STYLESHEET: &str = "/static/eid.css";
+
+/// A whole Swedish page: `title` (escaped here) and `body` (already HTML); `script` adds
+/// the waiting page's order script with the login's words.
 pub(crate) fn page(title: &str, body: &str, script: bool) -> String {
     page_in(Lang::Sv, title, body, script)
 }
 
-/// A whole page in `lang`.
+/// A whole page in `lang`: the header with the product name, then `title` as the page's
+/// one `h1` and `body` in `main`.
 pub(crate) fn page_in(lang: Lang, title: &str, body: &str, script: bool) -> String {
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -70,10 +78,16 @@ pub(crate) fn page_in(lang: Lang, title: &str, body: &str, script: bool) -> Stri
     );
     html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let _ = writeln!(html, "<title>{} – eID</title>", escape(title));
+    let _ = writeln!(html, "<link rel=\"stylesheet\" href=\"{STYLESHEET}\">");
     if script {
+        // Deferred scripts run in document order: the shared one first, then the words.
+        html.push_str("<script src=\"/static/order.js\" defer></script>\n");
         html.push_str("<script src=\"/static/login.js\" defer></script>\n");
     }
-    html.push_str("</head>\n<body>\n<main>\n");
+    html.push_str(
+        "</head>\n<body>\n<header class=\"top\">\n<p class=\"product\">eID</p>\n</header>\n",
+    );
+    html.push_str("<main id=\"main\" class=\"task\">\n");
     let _ = writeln!(html, "<h1>{}</h1>", escape(title));
     html.push_str(body);
     html.push_str("\n</main>\n</body>\n</html>\n");
@@ -82,7 +96,7 @@ pub(crate) fn page_in(lang: Lang, title: &str, body: &str, script: bool) -> Stri
 
 /// An error page's body: what happened, in words for the card holder.
 pub(crate) fn error_body(message: &str) -> String {
-    format!("<p class=\"error\">{}</p>", escape(message))
+    format!("<p class=\"error\" role=\"alert\">{}</p>", escape(message))
 }
 
 #[cfg(test)]
@@ -106,6 +120,11 @@ mod tests {
         );
         let p = page("<x>", "", false);
         assert!(p.contains("lang=\"sv\""));
+        assert!(p.contains("<link rel=\"stylesheet\" href=\"/static/eid.css\">"));
+        assert!(
+            !p.contains("<script"),
+            "a page without the order has no script"
+        );
         assert!(p.contains("&lt;x&gt;"));
         assert!(!p.contains("<x>"));
     }

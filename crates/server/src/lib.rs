@@ -20,8 +20,10 @@
 //! | `POST /app/v1/report`, `POST /app/v1/complete` | the app, with `Authorization: Bearer <appToken>`: `AppReport` / `AppCompletion` → `{}` / `AppCompleteResponse` |
 //! | `POST /app/v1/enroll/management`, `POST /app/v1/enroll/delivered` | an `enrollSign` order's relayed management-key challenge → response, and the confirmation that the signing certificate is on the card (`docs/protocol.md`, "Fetching a signing certificate") |
 //! | `GET /login/return` | the order's return URL: the browser comes back with `orderRef` and `secret` |
-//! | `GET /static/login.js` | the login page's script (the CSP forbids inline script) |
+//! | `GET /static/order.js`, `GET /static/login.js` | the waiting pages' one order script (polling, cancel; shared with My Pages) and the login's words for it (the CSP forbids inline script) |
 //! | `/mypages…`, `GET /static/eid.css` | My Pages and its API (`mypages` module, `docs/mypages.md`) |
+//! | `GET <path of ca.crl_url>` | the CRL, `application/pkix-crl`, cacheable until the next scheduled reissue (`crl` module) |
+//! | `POST <path of ca.ocsp_url>`, `GET <path of ca.ocsp_url>/<base64 request>` | the OCSP responder (`ocsp` module, `docs/revocation.md`) |
 //!
 //! # State and the pending authorization request
 //!
@@ -42,15 +44,19 @@
 //! (its sealed pending login) and `__Host-eid-lang` (the language switch).
 
 mod app;
+mod crl;
 mod enroll;
 mod error;
 pub mod headers;
 mod health;
 mod html;
+pub mod lifecycle;
 mod limits;
 mod login;
 mod mypages;
+mod ocsp;
 mod oidc;
+pub mod revocation;
 mod setup;
 
 use std::net::{IpAddr, SocketAddr};
@@ -70,6 +76,7 @@ use tokio::net::TcpListener;
 
 pub use error::ServerError;
 pub use limits::{RateLimit, RateLimits, client_address};
+pub use revocation::{Revocation, RevocationSettings};
 pub use setup::{
     KEK_FILE, SUBJECT_SECRET_FILE, Secrets, SetupError, build_state, purge_expired,
     spawn_housekeeping,
@@ -77,12 +84,25 @@ pub use setup::{
 
 /// Everything the server needs of a store.
 pub trait ServerStore:
-    Store + OrderStore + eid_store::EnrollStore + OidcStore + PortalStore + 'static
+    Store
+    + OrderStore
+    + eid_store::EnrollStore
+    + OidcStore
+    + PortalStore
+    + eid_store::RevocationStore
+    + 'static
 {
 }
 
-impl<T: Store + OrderStore + eid_store::EnrollStore + OidcStore + PortalStore + 'static> ServerStore
-    for T
+impl<
+    T: Store
+        + OrderStore
+        + eid_store::EnrollStore
+        + OidcStore
+        + PortalStore
+        + eid_store::RevocationStore
+        + 'static,
+> ServerStore for T
 {
 }
 
@@ -109,6 +129,8 @@ pub struct Settings {
     /// The identity provider My Pages logs in with, found by discovery (default: this
     /// server, `public_url`).
     pub mypages_issuer: Option<String>,
+    /// CRL schedule, OCSP responses and responder certificates (`docs/revocation.md`).
+    pub revocation: RevocationSettings,
 }
 
 impl Settings {
@@ -122,6 +144,7 @@ impl Settings {
             trusted_proxies: Vec::new(),
             product_name: "eID".to_owned(),
             mypages_issuer: None,
+            revocation: RevocationSettings::default(),
         }
     }
 }
@@ -141,6 +164,8 @@ pub struct AppState<S> {
     pub settings: Arc<Settings>,
     /// My Pages (`docs/mypages.md`).
     pub portal: Arc<Portal<S>>,
+    /// The CRL and the OCSP responder (`docs/revocation.md`).
+    pub revocation: Arc<Revocation<S>>,
     /// MACs the pending request and CSRF tokens.
     page_key: Arc<hmac::Key>,
 }
@@ -154,6 +179,7 @@ impl<S> Clone for AppState<S> {
             orders: self.orders.clone(),
             settings: self.settings.clone(),
             portal: self.portal.clone(),
+            revocation: self.revocation.clone(),
             page_key: self.page_key.clone(),
         }
     }
@@ -169,6 +195,7 @@ impl<S: ServerStore> AppState<S> {
         clock: Arc<dyn Clock>,
         provider: Arc<Provider<S>>,
         orders: Arc<Orders<S>>,
+        revocation: Arc<Revocation<S>>,
         settings: Settings,
         page_secret: &[u8; 32],
     ) -> Result<Self, eid_portal::PortalError> {
@@ -200,6 +227,7 @@ impl<S: ServerStore> AppState<S> {
             orders,
             settings: Arc::new(settings),
             portal: Arc::new(portal),
+            revocation,
             page_key: Arc::new(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())),
         })
     }
@@ -212,7 +240,9 @@ pub fn router<S: ServerStore>(state: AppState<S>) -> Router {
         .merge(login::routes())
         .merge(mypages::routes())
         .merge(app::routes())
-        .merge(enroll::routes());
+        .merge(enroll::routes())
+        .merge(crl::routes(&state.revocation.crl_path))
+        .merge(ocsp::routes(&state.revocation.ocsp_path));
     headers::secure(routes).with_state(state)
 }
 

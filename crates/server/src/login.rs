@@ -1,6 +1,8 @@
 //! The login pages and the page's JSON calls: the login page (method choice, *Legitimera*),
 //! starting the `auth` order, the waiting page that shows the launch link and polls
-//! `collect`, cancel, and the return URL that finishes the login.
+//! `collect`, cancel, and the return URL that finishes the login; and the waiting pages'
+//! scripts (`/static/order.js`, shared with My Pages' fetch page, and the login's words in
+//! `/static/login.js`).
 //!
 //! The pending authorization request holds no secret but must not be changed by the
 //! browser: it travels MAC'ed, bound to the browser session (and, in the pending cookie, to
@@ -34,6 +36,9 @@ pub(crate) const SSO_COOKIE: &str = "__Host-eid-sso";
 /// The header that carries the CSRF token on the page's JSON calls.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
+/// The waiting pages' one order script (polling, cancel), for the login and My Pages.
+const ORDER_JS: &str = include_str!("../static/order.js");
+/// The login page's words for [`ORDER_JS`].
 const LOGIN_JS: &str = include_str!("../static/login.js");
 
 pub(crate) fn routes<S: ServerStore>() -> Router<AppState<S>> {
@@ -42,10 +47,12 @@ pub(crate) fn routes<S: ServerStore>() -> Router<AppState<S>> {
         .route("/login/return", get(finish::<S>))
         .route("/orders/collect", post(collect::<S>))
         .route("/orders/cancel", post(cancel::<S>))
-        .route("/static/login.js", get(script))
+        .route("/static/order.js", get(|| async { script(ORDER_JS) }))
+        .route("/static/login.js", get(|| async { script(LOGIN_JS) }))
 }
 
-async fn script() -> Response {
+/// A script of ours, cacheable for a while (the CSP allows only same-origin scripts).
+fn script(body: &'static str) -> Response {
     (
         [
             (
@@ -57,7 +64,7 @@ async fn script() -> Response {
                 HeaderValue::from_static("public, max-age=300"),
             ),
         ],
-        LOGIN_JS,
+        body,
     )
         .into_response()
 }
@@ -158,18 +165,18 @@ pub(crate) async fn login_page<S: ServerStore>(
     let session = session.as_str();
     let encoded = encode_request(request)?;
     let body = format!(
-        r#"<p>{client} {asks}</p>
+        r#"<p class="lead"><strong>{client}</strong> {asks}</p>
 <form method="post" action="/login">
 <input type="hidden" name="request" value="{encoded}">
 <input type="hidden" name="mac" value="{mac}">
 <input type="hidden" name="csrf" value="{csrf}">
 <input type="hidden" name="lang" value="{lang_code}">
-<fieldset>
+<fieldset class="choice">
 <legend>{choose}</legend>
 <label><input type="radio" name="method" value="this-device" checked> {this_device}</label>
-<label><input type="radio" name="method" value="other-device" disabled> {other_device}</label>
+<label class="unavailable"><input type="radio" name="method" value="other-device" disabled> {other_device}</label>
 </fieldset>
-<button type="submit">{legitimera}</button>
+<p><button type="submit" class="primary">{legitimera}</button></p>
 </form>"#,
         client = escape(display_name(request)),
         asks = lang.pick(
@@ -204,7 +211,9 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// *Legitimera*: checks the CSRF token and the pending request's MAC, starts an `auth`
-/// order and shows the launch link.
+/// order and shows the waiting page: the launch link (`id="launch"`, all a browser without
+/// script needs: the app returns it), the order's state, and cancel (shown by the script,
+/// which is what makes it work).
 async fn start<S: ServerStore>(
     State(state): State<AppState<S>>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
@@ -278,10 +287,10 @@ async fn start<S: ServerStore>(
     );
     let launch = format!("{}{}", state.settings.launch_base, started.auto_start_token);
     let body = format!(
-        r#"<p>{intro}</p>
-<p><a id="launch" class="button" href="{launch}">{start_app}</a></p>
+        r#"<p class="lead">{intro}</p>
+<p><a id="launch" class="button primary" href="{launch}">{start_app}</a></p>
 <p id="status" role="status" data-order-ref="{order_ref}" data-csrf="{csrf}">{waiting}</p>
-<p><button id="cancel" type="button">{cancel}</button></p>"#,
+<p><button id="cancel" type="button" hidden>{cancel}</button></p>"#,
         intro = lang.pick(
             "Starta eID-appen och legitimera dig med ditt kort och din säkerhetskod.",
             "Start the eID app and identify yourself with your card and security code."

@@ -10,6 +10,7 @@ use eid_idp::{KeyEncryptionKey, Provider, ProviderConfig, SubjectSecret};
 use eid_orders::{OrderConfig, Orders};
 use eid_pki::CertificateAuthority;
 
+use crate::revocation::{Revocation, spawn_schedule};
 use crate::{AppState, ServerStore, Settings, rng};
 
 /// The key-encryption key's file in the data folder (32 bytes, mode 0600).
@@ -39,6 +40,9 @@ pub enum SetupError {
     /// My Pages could not be set up.
     #[error("my pages: {0}")]
     Portal(#[from] eid_portal::PortalError),
+    /// The CRL or the OCSP responder could not be set up.
+    #[error("revocation: {0}")]
+    Revocation(#[from] crate::revocation::RevocationSetupError),
 }
 
 /// The installation's secrets. `Debug` shows neither.
@@ -99,7 +103,9 @@ impl Secrets {
 }
 
 /// The state of a server at `settings.public_url` (its issuer and order origin), with the
-/// provider's signing keys ensured.
+/// provider's signing keys ensured, an OCSP responder certificate and a CRL ensured, and
+/// the revocation schedule running ([`crate::revocation::spawn_schedule`]) until the last
+/// state is dropped.
 pub async fn build_state<S: ServerStore>(
     store: Arc<S>,
     ca: Arc<CertificateAuthority>,
@@ -118,6 +124,17 @@ pub async fn build_state<S: ServerStore>(
         .await?;
     let mut order_config = OrderConfig::new(settings.public_url.clone());
     order_config.order_lifetime = settings.order_lifetime;
+    let revocation = Arc::new(
+        Revocation::start(
+            store.clone(),
+            ca.clone(),
+            settings.revocation,
+            secrets.kek.as_bytes(),
+            &*clock,
+        )
+        .await?,
+    );
+    spawn_schedule(&revocation, clock.clone());
     let mut orders = Orders::new(store.clone(), ca, order_config)?;
     if let Some(master) = secrets.card_master.clone() {
         orders = orders.with_card_master(master);
@@ -127,6 +144,7 @@ pub async fn build_state<S: ServerStore>(
         clock,
         Arc::new(provider),
         Arc::new(orders),
+        revocation,
         settings,
         secrets.kek.as_bytes(),
     )?;

@@ -23,10 +23,12 @@ pub mod audit;
 pub mod conformance;
 pub mod enroll;
 mod error;
+pub mod lifecycle;
 pub mod model;
 pub mod oidc;
 pub mod orders;
 pub mod portal;
+pub mod revocation;
 pub mod sqlite;
 pub mod validate;
 
@@ -36,10 +38,12 @@ use time::OffsetDateTime;
 pub use audit::{AuditError, AuditHead, AuditReport};
 pub use enroll::EnrollStore;
 pub use error::{Conflict, Missing, StoreError, StoreResult};
+pub use lifecycle::{CardRevocation, CardRevoked, UndeliveredRevocation};
 pub use model::*;
 pub use oidc::OidcStore;
 pub use orders::OrderStore;
 pub use portal::PortalStore;
+pub use revocation::RevocationStore;
 pub use sqlite::{Durability, SqliteStore};
 
 /// The storage seam. Implemented by [`SqliteStore`] (and later PostgreSQL).
@@ -192,6 +196,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: OffsetDateTime,
         audit: &AuditEvent,
     ) -> StoreResult<()>;
+
+    /// Revokes a card (lost, stolen, destroyed) in one transaction: its state becomes
+    /// [`CardState::Revoked`], every valid certificate naming it is revoked for
+    /// `revocation.reason`, the identity provider's live login sessions made with it end and
+    /// their grants are revoked (as [`OidcStore::end_sessions_of_card`] does), and My Pages
+    /// sessions made with it end (are forgotten); each with its audit entry. Nothing of it can
+    /// be used from the moment it returns, on any node. [`Missing::Card`] if there is no such
+    /// card; [`StoreError::Refused`] if it is revoked already (then nothing changes).
+    async fn revoke_card(&self, revocation: &CardRevocation) -> StoreResult<CardRevoked>;
+
+    /// Revokes, in one transaction, every valid, unexpired signing certificate of a card that
+    /// was issued before `revocation.issued_before` and whose delivery to the card was never
+    /// confirmed ([`EnrollStore::confirm_delivery`]), unless a fetch holds its card at
+    /// `revocation.at`. Returns the certificates revoked (with their new status), oldest
+    /// first.
+    async fn revoke_undelivered(
+        &self,
+        revocation: &UndeliveredRevocation,
+    ) -> StoreResult<Vec<CertificateRecord>>;
 
     // --- one-time values ---
 

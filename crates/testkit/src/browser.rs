@@ -42,6 +42,18 @@ impl Page {
         between(&self.body, "id=\"return\" href=\"", "\"").replace("&amp;", "&")
     }
 
+    /// The launch link of a waiting page: the `href` of the element with `id="launch"`
+    /// (not the page's first `href`, which is its stylesheet), unescaped.
+    pub fn launch_link(&self) -> String {
+        let at = self
+            .body
+            .find("id=\"launch\"")
+            .unwrap_or_else(|| panic!("no id=\"launch\" in {}", self.body));
+        let start = self.body[..at].rfind('<').unwrap();
+        let end = at + self.body[at..].find('>').unwrap();
+        between(&self.body[start..end], " href=\"", "\"").replace("&amp;", "&")
+    }
+
     /// The value of attribute `attr` (its first occurrence).
     pub fn attr(&self, attr: &str) -> String {
         between(&self.body, &format!("{attr}=\""), "\"")

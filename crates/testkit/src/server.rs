@@ -281,7 +281,7 @@ impl Server {
     /// What the eID app does first with the waiting page's launch link: fetches the order
     /// with its autostart token.
     pub async fn fetch_order(&self, wait: &Page) -> AppFetchResponse {
-        let token = query(&wait.attr("href"))["autostarttoken"].clone();
+        let token = query(&wait.launch_link())["autostarttoken"].clone();
         reqwest::Client::new()
             .post(format!("{}/app/v1/order", self.base))
             .json(&json!({ "autoStartToken": token }))

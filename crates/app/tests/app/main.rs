@@ -14,6 +14,8 @@ fn assert_headers(page: &Page) {
     let csp = h["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("style-src 'self';"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["referrer-policy"], "same-origin");
@@ -53,6 +55,16 @@ async fn the_launch_page_shows_who_asks_and_for_what_from_the_order() {
     assert!(page.body.contains("Legitimera"));
     assert!(page.body.contains("Avbryt"));
     assert!(!page.input("csrf").is_empty());
+    // The focus starts in the PIN field, which has its label.
+    assert!(page.body.contains("<label for=\"pin\">"));
+    assert!(
+        page.body
+            .contains("<input id=\"pin\" type=\"password\" name=\"pin\" autocomplete=\"off\" inputmode=\"numeric\" autofocus>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<html lang=\"sv\">"));
+    assert!(!page.body.contains("style=") && !page.body.contains("<script"));
 
     // In English on request.
     let (page, _) = launch(&world, &mut browser, Some("en")).await;
@@ -61,6 +73,40 @@ async fn the_launch_page_shows_who_asks_and_for_what_from_the_order() {
         "{}",
         page.body
     );
+}
+
+/// The app's pages look like the server's: the server's stylesheet, from the app itself,
+/// under the capability path only.
+#[tokio::test]
+async fn the_dialog_has_the_stylesheet_of_the_server_pages() {
+    let world = start().await;
+    let mut browser = world.server.browser();
+    let (page, _) = launch(&world, &mut browser, None).await;
+    let app = world.app();
+    let href = format!("/{}/eid.css", app.capability);
+    assert!(
+        page.body
+            .contains(&format!("<link rel=\"stylesheet\" href=\"{href}\">")),
+        "{}",
+        page.body
+    );
+    let css = browser.get(&format!("{}{href}", app.url)).await;
+    assert_eq!(css.status, 200);
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert_headers(&css);
+    let server_css = browser
+        .get(&format!("{}/static/eid.css", world.server.base))
+        .await;
+    assert_eq!(css.body, server_css.body, "one stylesheet");
+    assert!(css.body.contains("main.dialog"));
+    // Not outside the capability path: no other page can tell the app is there.
+    let r = browser.get(&format!("{}/eid.css", app.url)).await;
+    assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
@@ -207,6 +253,11 @@ async fn a_blocked_pin_says_so_and_how_to_unblock() {
     assert_eq!(blocked.status, 200);
     assert!(blocked.body.contains("spärrad"), "{}", blocked.body);
     assert!(blocked.body.contains("PUK"), "{}", blocked.body);
+    assert!(
+        blocked.body.contains("id=\"pin-services\""),
+        "the way out: {}",
+        blocked.body
+    );
     assert_eq!(
         browser.collect().await,
         ("failed".to_owned(), "pinBlocked".to_owned())

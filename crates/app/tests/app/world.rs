@@ -46,7 +46,7 @@ impl World {
     pub async fn start_order(&self, browser: &mut Browser, request: &AuthRequest) -> String {
         let login = browser.get(&request.url).await;
         let wait = self.server.legitimera(browser, &login).await;
-        let link = wait.attr("href").replace("&amp;", "&");
+        let link = wait.launch_link();
         assert!(link.starts_with(&self.app().launch_base), "{link}");
         link
     }

@@ -1,11 +1,13 @@
 //! The order engine end to end with real virtual cards, a real CA and a real SQLite store:
 //! the card verifies PIN1 and signs SHA-256 of the to-be-signed bytes with its 9A key.
-//! One test binary: `refusals` (each refused completion, token, secret, session) and
-//! `enroll` (enrollment approvals, card activation) are modules of it.
+//! One test binary: `refusals` (each refused completion, token, secret, session), `enroll`
+//! (enrollment approvals, card activation) and `supersede` (a newer fetch for a card and
+//! an older one: abandoned, concurrent, resumed) are modules of it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests.
 
 mod enroll;
 mod refusals;
+mod supersede;
 mod world;
 
 use time::Duration;

@@ -67,6 +67,18 @@ pub fn enroll(card: &str) -> NewOrder {
 }
 
 impl World {
+    /// An engine over the same store and CA that also holds the card master key, as the
+    /// server's does: it answers the cards' management-key challenges.
+    pub fn with_master(&self) -> Orders<SqliteStore> {
+        Orders::new(
+            self.pki.store.clone(),
+            self.pki.ca.clone(),
+            OrderConfig::new(ORIGIN),
+        )
+        .unwrap()
+        .with_card_master(Arc::new(self.pki.master.clone()))
+    }
+
     pub async fn session(&self) -> SessionId {
         self.orders
             .open_browser_session(NOW, &mut rand::rng())

@@ -7,6 +7,7 @@ mod attestation;
 mod ca_load;
 mod crl;
 mod harness;
+mod live;
 mod ocsp;
 mod openssl;
 mod profiles;

@@ -10,15 +10,20 @@
 //! | `GET /mypages/signin-oidc` | the callback: a portal session, 303 to `/mypages` |
 //! | `POST /mypages/logout` | (CSRF) ends the session, 303 to the provider's end-session endpoint |
 //! | `POST /mypages/fetch` | (CSRF) *Hämta underskriftscertifikat*: starts the `enrollSign` order, the waiting page ([`fetch`]) |
+//! | `GET /mypages/certificates` | *Lista certifikat*: every certificate of the person's cards ([`certificates`]) |
+//! | `POST /mypages/certificates/revoke` | (CSRF) *Spärra certifikat*: the confirmation, then the revocation of one's own signing certificate ([`certificates`]) |
 //! | `GET /mypages/fetch/return` | the fetch order's return URL (relay protection), then `/mypages?fetched=<card>` |
+//! | `GET /mypages/fetch/handoff` | the return URL of a fetch started over the API: on to the client's redirect URI ([`fetch::handoff`]) |
 //! | `GET /mypages/api/v1/person`, `GET /mypages/api/v1/cards` | the API, bearer token ([`api`]) |
-//! | `GET /static/eid.css`, `GET /static/mypages.js` | the stylesheet; the fetch's waiting page's poll |
+//! | `POST /mypages/api/v1/cards/{cardNumber}/fetch`, `GET /mypages/api/v1/fetches/{orderRef}`, `POST /mypages/api/v1/fetches/{orderRef}/return` | a fetch over the API: start, follow, complete ([`api`]) |
+//! | `GET /static/eid.css`, `GET /static/order.js`, `GET /static/mypages.js` | the stylesheet; the waiting pages' poll (shared with the login page); the fetch page's words |
 //!
 //! Cookies (all `__Host-`, `Secure; HttpOnly; SameSite=Lax; Path=/`): `__Host-eid-mypages`
 //! (the session id), `__Host-eid-mypages-login` (the sealed pending login),
 //! `__Host-eid-lang` (`sv` or `en`, set by the language switch).
 
 mod api;
+mod certificates;
 mod fetch;
 mod page;
 
@@ -74,9 +79,24 @@ pub(crate) fn routes<S: ServerStore>() -> Router<AppState<S>> {
         .route("/mypages/signin-oidc", get(callback::<S>))
         .route("/mypages/logout", post(logout::<S>))
         .route("/mypages/fetch", post(fetch::fetch::<S>))
+        .route(certificates::LIST_PATH, get(certificates::list::<S>))
+        .route(certificates::REVOKE_PATH, post(certificates::revoke::<S>))
         .route(fetch::RETURN_PATH, get(fetch::fetch_return::<S>))
         .route("/mypages/api/v1/person", get(api::person::<S>))
         .route("/mypages/api/v1/cards", get(api::cards::<S>))
+        .route(
+            "/mypages/api/v1/cards/{card_number}/fetch",
+            post(api::start_fetch::<S>),
+        )
+        .route(
+            "/mypages/api/v1/fetches/{order_ref}",
+            get(api::follow_fetch::<S>),
+        )
+        .route(
+            "/mypages/api/v1/fetches/{order_ref}/return",
+            post(api::return_fetch::<S>),
+        )
+        .route(fetch::HANDOFF_PATH, get(fetch::handoff::<S>))
         .route("/static/eid.css", get(|| async { asset("text/css", CSS) }))
         .route(
             "/static/mypages.js",

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use eid_portal::{CardView, CardsView, CertificateStatus, CertificateView, PersonView};
-use eid_store::{CardKind, CardState, CertKind};
+use eid_store::{CardKind, CardState, CertKind, CertStatus, CertificateRecord, RevocationReason};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -257,6 +257,41 @@ fn certificates(card: &CardView, lang: Lang) -> String {
     html
 }
 
+/// *Hämta nytt underskriftscertifikat* when the card has had one (revoked, expired, or
+/// valid and due for renewal: the old one is revoked once the new one is on the card).
+fn fetch_label(card: &CardView, lang: Lang) -> &'static str {
+    if card
+        .certificates
+        .iter()
+        .any(|c| c.kind == CertKind::Signing)
+    {
+        lang.pick(
+            "Hämta nytt underskriftscertifikat",
+            "Fetch a new signing certificate",
+        )
+    } else {
+        lang.pick("Hämta underskriftscertifikat", "Fetch signing certificate")
+    }
+}
+
+/// When a valid signing certificate is renewed: it stays until the new one is on the card.
+fn renewal_hint(card: &CardView, lang: Lang) -> &'static str {
+    let renewing = card
+        .certificates
+        .iter()
+        .any(|c| c.kind == CertKind::Signing && c.status == CertificateStatus::Valid);
+    if renewing {
+        lang.pick(
+            " Ditt nuvarande underskriftscertifikat går snart ut. Det gäller tills det nya \
+             finns på kortet, och spärras då.",
+            " Your current signing certificate expires soon. It stays valid until the new \
+             one is on the card, and is revoked then.",
+        )
+    } else {
+        ""
+    }
+}
+
 fn fetch(card: &CardView, page: &StartPage<'_>) -> String {
     let lang = page.lang;
     match card.signing_certificate_fetch.reason {
@@ -279,12 +314,13 @@ fn fetch(card: &CardView, page: &StartPage<'_>) -> String {
                 "<form class=\"fetch\" method=\"post\" action=\"/mypages/fetch\">\n\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
                  <input type=\"hidden\" name=\"card\" value=\"{card}\">\n\
-                 <p class=\"hint\" id=\"fetch-hint-{card}\">{code}</p>\n\
+                 <p class=\"hint\" id=\"fetch-hint-{card}\">{code}{renewal}</p>\n\
                  <button type=\"submit\" class=\"primary\" aria-describedby=\"fetch-hint-{card}\">{label}</button>\n\
                  </form>\n",
                 csrf = escape(page.csrf),
                 card = escape(&card.card_number),
-                label = lang.pick("Hämta underskriftscertifikat", "Fetch signing certificate"),
+                label = fetch_label(card, lang),
+                renewal = renewal_hint(card, lang),
             )
         }
         Some(reason) => format!(
@@ -399,6 +435,15 @@ pub(crate) fn logged_in(page: &StartPage<'_>) -> String {
     for c in &page.cards.cards {
         main.push_str(&card(c, page));
     }
+    let _ = writeln!(
+        main,
+        "<p class=\"more\"><a href=\"/mypages/certificates\">{}</a> – {}</p>",
+        lang.pick("Lista certifikat", "List of certificates"),
+        lang.pick(
+            "alla certifikat på dina kort, och spärra ett underskriftscertifikat",
+            "every certificate on your cards, and revoke a signing certificate"
+        ),
+    );
     main.push_str("</section>\n");
     main.push_str(&policy(lang));
     shell(
@@ -425,7 +470,8 @@ pub(crate) struct Waiting<'a> {
 }
 
 /// The fetch's waiting page: which codes the card will ask for, *Ta inte ut kortet*, the
-/// launch link, and the order's state (`/static/mypages.js` polls it).
+/// launch link, and the order's state (the waiting pages' `/static/order.js` polls it, in
+/// the words of `/static/mypages.js`).
 pub(crate) fn waiting(w: &Waiting<'_>) -> String {
     let lang = w.lang;
     let codes = match (w.two_pin, lang) {
@@ -478,8 +524,293 @@ pub(crate) fn waiting(w: &Waiting<'_>) -> String {
     );
     html.replacen(
         "</head>",
-        "<script src=\"/static/mypages.js\" defer></script>\n</head>",
+        "<script src=\"/static/order.js\" defer></script>\n\
+         <script src=\"/static/mypages.js\" defer></script>\n</head>",
         1,
+    )
+}
+
+fn date_time(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default()
+}
+
+/// Why a certificate was revoked, in the card holder's words.
+fn reason_text(reason: RevocationReason, lang: Lang) -> &'static str {
+    match reason {
+        RevocationReason::Unspecified => lang.pick("ingen orsak angiven", "no reason given"),
+        RevocationReason::KeyCompromise => lang.pick(
+            "kortet eller koden kan ha kommit i orätta händer",
+            "the card or its code may have fallen into the wrong hands",
+        ),
+        RevocationReason::AffiliationChanged => lang.pick(
+            "uppgifterna i certifikatet stämmer inte längre",
+            "the details in the certificate are no longer correct",
+        ),
+        RevocationReason::Superseded => lang.pick(
+            "ersatt av ett nytt certifikat",
+            "replaced by a new certificate",
+        ),
+        RevocationReason::CessationOfOperation => {
+            lang.pick("behövs inte längre", "no longer needed")
+        }
+        RevocationReason::PrivilegeWithdrawn => lang.pick(
+            "behörigheten har dragits in",
+            "the entitlement was withdrawn",
+        ),
+    }
+}
+
+/// A stored certificate's status at `now` in words, with its CSS class.
+fn record_status(
+    cert: &CertificateRecord,
+    now: OffsetDateTime,
+    lang: Lang,
+) -> (&'static str, String) {
+    match cert.status {
+        CertStatus::Revoked { at, reason } => (
+            "revoked",
+            format!(
+                "{} {} ({})",
+                lang.pick("Spärrat", "Revoked"),
+                date_time(at),
+                reason_text(reason, lang)
+            ),
+        ),
+        CertStatus::Valid if now < cert.not_before => (
+            "not-yet-valid",
+            lang.pick("Ännu inte giltigt", "Not yet valid").to_owned(),
+        ),
+        CertStatus::Valid if now >= cert.not_after => {
+            ("expired", lang.pick("Utgånget", "Expired").to_owned())
+        }
+        CertStatus::Valid => ("valid", lang.pick("Giltigt", "Valid").to_owned()),
+    }
+}
+
+/// What *Lista certifikat* shows.
+pub(crate) struct CertificateList<'a> {
+    pub(crate) product: &'a str,
+    pub(crate) lang: Lang,
+    pub(crate) person: &'a PersonView,
+    /// The certificates of the person's cards.
+    pub(crate) certificates: &'a [CertificateRecord],
+    pub(crate) csrf: &'a str,
+    /// The serial just revoked: *Certifikatet är spärrat*.
+    pub(crate) revoked: Option<&'a str>,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// *Lista certifikat*: every certificate of the person's cards with its status, serial,
+/// validity and card; *Spärra* under the status of each signing certificate in force.
+pub(crate) fn certificate_list(list: &CertificateList<'_>) -> String {
+    let lang = list.lang;
+    let mut main = format!(
+        "<h1>{}</h1>\n",
+        lang.pick("Lista certifikat", "List of certificates")
+    );
+    if let Some(serial) = list.revoked {
+        let _ = writeln!(
+            main,
+            "<p class=\"done\" role=\"status\"><strong>{}</strong> {} <span class=\"serial\">{}</span></p>",
+            lang.pick("Certifikatet är spärrat.", "The certificate is revoked."),
+            lang.pick("Serienummer", "Serial number"),
+            escape(serial),
+        );
+    }
+    let _ = writeln!(
+        main,
+        "<p class=\"who\">{} <strong>{}</strong></p>\n<p class=\"help\">{}</p>\n<p class=\"help\">{}</p>",
+        lang.pick("Inloggad som", "Logged in as"),
+        escape(&list.person.name),
+        lang.pick(
+            "Du kan själv spärra dina underskriftscertifikat, till exempel om du har tappat \
+             kortet. Ett spärrat certifikat kan inte användas igen.",
+            "You can revoke your signing certificates yourself, for instance if you have \
+             lost the card. A revoked certificate cannot be used again."
+        ),
+        lang.pick(
+            "Legitimeringscertifikatet spärrar du inte själv: det gör din ID-administratör. \
+             Kontakta din ID-administratör om kortet är borttappat eller stulet.",
+            "You do not revoke the authentication certificate yourself: your ID \
+             administrator does. Contact your ID administrator if the card is lost or stolen."
+        ),
+    );
+    if list.certificates.is_empty() {
+        let _ = writeln!(
+            main,
+            "<p>{}</p>",
+            lang.pick("Du har inga certifikat.", "You have no certificates.")
+        );
+    } else {
+        // Card by card (the records come so), each card a table of its own.
+        let mut card: Option<&str> = None;
+        for cert in list.certificates {
+            let number = cert.card_number.as_deref().unwrap_or("–");
+            if card != Some(number) {
+                if card.is_some() {
+                    main.push_str("</tbody>\n</table>\n</section>\n");
+                }
+                card = Some(number);
+                let _ = write!(
+                    main,
+                    "<section class=\"card-certs\" id=\"certs-{number}\">\n<h2>{card} {number}</h2>\n\
+                     <table class=\"certs all\">\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+                     <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
+                    lang.pick("Certifikat", "Certificate"),
+                    lang.pick("Status", "Status"),
+                    lang.pick("Giltighet", "Validity"),
+                    lang.pick("Serienummer", "Serial number"),
+                    card = lang.pick("Kort", "Card"),
+                    number = escape(number),
+                );
+            }
+            let (class, status) = record_status(cert, list.now, lang);
+            let serial = cert.serial.to_string();
+            let action = match (cert.kind, class) {
+                (CertKind::Signing, "valid") => format!(
+                    "<form class=\"revoke\" method=\"post\" action=\"/mypages/certificates/revoke\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                     <input type=\"hidden\" name=\"serial\" value=\"{}\">\
+                     <button type=\"submit\">{}</button></form>",
+                    escape(list.csrf),
+                    escape(&serial),
+                    lang.pick("Spärra", "Revoke"),
+                ),
+                (CertKind::Authentication, "valid") => format!(
+                    "<br><span class=\"hint\">{}</span>",
+                    lang.pick(
+                        "Spärras av ID-administratören",
+                        "Revoked by the ID administrator",
+                    )
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                main,
+                "<tr class=\"cert {kind}\" id=\"cert-{serial}\"><th scope=\"row\">{name}</th>\
+                 <td class=\"status {class}\">{status}{action}</td><td>{from} – {until}</td>\
+                 <td class=\"serial\">{serial}</td></tr>",
+                kind = match cert.kind {
+                    CertKind::Authentication => "authentication",
+                    CertKind::Signing => "signing",
+                    CertKind::Attestation => "attestation",
+                },
+                name = cert_kind_text(cert.kind, lang),
+                status = escape(&status),
+                from = date(cert.not_before),
+                until = date(cert.not_after),
+                serial = escape(&serial),
+            );
+        }
+        main.push_str("</tbody>\n</table>\n</section>\n");
+    }
+    let _ = writeln!(
+        main,
+        "<p><a href=\"/mypages\">{}</a></p>",
+        lang.pick("Till Mina sidor", "To My Pages")
+    );
+    shell(
+        list.product,
+        lang,
+        lang.pick("Lista certifikat", "List of certificates"),
+        Some(list.csrf),
+        &main,
+    )
+}
+
+/// What the confirmation of *Spärra certifikat* shows.
+pub(crate) struct RevokeConfirmation<'a> {
+    pub(crate) product: &'a str,
+    pub(crate) lang: Lang,
+    /// The signing certificate to revoke.
+    pub(crate) certificate: &'a CertificateRecord,
+    pub(crate) csrf: &'a str,
+}
+
+/// *Spärra certifikat*: which certificate, that it is final, the reasons to choose from
+/// (one is required), *Spärra certifikatet* and *Avbryt*.
+pub(crate) fn revoke_confirmation(c: &RevokeConfirmation<'_>) -> String {
+    let lang = c.lang;
+    let cert = c.certificate;
+    let mut reasons = String::new();
+    for (i, (value, sv, en)) in [
+        (
+            "lost",
+            "Jag har tappat kortet, eller kortet är stulet",
+            "I have lost the card, or it was stolen",
+        ),
+        (
+            "code-known",
+            "Någon annan kan känna till min underskriftskod",
+            "Someone else may know my signing code",
+        ),
+        (
+            "not-needed",
+            "Jag behöver det inte längre",
+            "I no longer need it",
+        ),
+        (
+            "details-wrong",
+            "Uppgifterna i certifikatet stämmer inte",
+            "The details in the certificate are not correct",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let _ = writeln!(
+            reasons,
+            "<label><input type=\"radio\" name=\"reason\" id=\"reason-{value}\" \
+             value=\"{value}\"{required}> {text}</label>",
+            required = if i == 0 { " required" } else { "" },
+            text = lang.pick(sv, en),
+        );
+    }
+    let main = format!(
+        "<h1>{title}</h1>\n<dl>\n<dt>{kind_term}</dt><dd>{kind}</dd>\n<dt>{card_term}</dt><dd>{card}</dd>\n\
+         <dt>{serial_term}</dt><dd class=\"serial\">{serial}</dd>\n<dt>{validity_term}</dt><dd>{from} – {until}</dd>\n</dl>\n\
+         <p class=\"notice\">{final_text}</p>\n\
+         <form class=\"revoke\" method=\"post\" action=\"/mypages/certificates/revoke\">\n\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
+         <input type=\"hidden\" name=\"serial\" value=\"{serial}\">\n\
+         <input type=\"hidden\" name=\"confirm\" value=\"yes\">\n\
+         <fieldset class=\"choice\">\n<legend>{why}</legend>\n{reasons}</fieldset>\n\
+         <p><button type=\"submit\" class=\"primary\">{button}</button> <a href=\"/mypages/certificates\">{cancel}</a></p>\n\
+         </form>",
+        title = lang.pick("Spärra certifikat", "Revoke certificate"),
+        kind_term = lang.pick("Certifikat", "Certificate"),
+        kind = cert_kind_text(cert.kind, lang),
+        card_term = lang.pick("Kort", "Card"),
+        card = escape(cert.card_number.as_deref().unwrap_or("–")),
+        serial_term = lang.pick("Serienummer", "Serial number"),
+        serial = escape(&cert.serial.to_string()),
+        validity_term = lang.pick("Giltighet", "Validity"),
+        from = date(cert.not_before),
+        until = date(cert.not_after),
+        final_text = lang.pick(
+            "Spärren går inte att ångra. Du kan inte skriva under med certifikatet efter \
+             spärren, men du kan hämta ett nytt underskriftscertifikat till kortet.",
+            "The revocation cannot be undone. You cannot sign with the certificate after \
+             it, but you can fetch a new signing certificate onto the card."
+        ),
+        csrf = escape(c.csrf),
+        why = lang.pick(
+            "Varför spärrar du certifikatet?",
+            "Why do you revoke the certificate?"
+        ),
+        button = lang.pick("Spärra certifikatet", "Revoke the certificate"),
+        cancel = lang.pick("Avbryt", "Cancel"),
+    );
+    shell(
+        c.product,
+        lang,
+        lang.pick("Spärra certifikat", "Revoke certificate"),
+        Some(c.csrf),
+        &main,
     )
 }
 
@@ -632,8 +963,73 @@ mod tests {
             assert!(html.contains(code), "{code}");
             assert!(html.contains("Ta inte ut kortet ur kortläsaren medan hämtningen pågår."));
             assert!(html.contains("href=\"eid:///?autostarttoken=a&amp;b\""));
-            assert!(html.contains("<script src=\"/static/mypages.js\" defer></script>\n</head>"));
+            assert!(html.contains(
+                "<script src=\"/static/order.js\" defer></script>\n\
+                 <script src=\"/static/mypages.js\" defer></script>\n</head>"
+            ));
         }
+    }
+
+    fn record(serial: u8, kind: CertKind, status: CertStatus) -> CertificateRecord {
+        CertificateRecord {
+            serial: eid_store::Serial::from_be_bytes(&[serial]).unwrap(),
+            kind,
+            card_number: Some("9752000001".into()),
+            hsa_id: Some("SE2321000016-A1B2".into()),
+            status,
+            der: vec![],
+            not_before: NOW,
+            not_after: NOW + time::Duration::days(730),
+            public_key_sha256: [serial; 32],
+            issued_at: NOW,
+        }
+    }
+
+    #[test]
+    fn the_certificate_list_says_why_and_offers_revoke_for_valid_signing_only() {
+        let person = person("Anna");
+        let revoked = CertStatus::Revoked {
+            at: NOW + time::Duration::hours(1),
+            reason: RevocationReason::Superseded,
+        };
+        let certificates = [
+            record(0x0A, CertKind::Authentication, CertStatus::Valid),
+            record(0x0B, CertKind::Signing, revoked),
+            record(0x0C, CertKind::Signing, CertStatus::Valid),
+        ];
+        let list = |lang| {
+            certificate_list(&CertificateList {
+                product: "eID",
+                lang,
+                person: &person,
+                certificates: &certificates,
+                csrf: "t<",
+                revoked: Some("0B<"),
+                now: NOW + time::Duration::days(1),
+            })
+        };
+        let sv = list(Lang::Sv);
+        assert_eq!(
+            sv.matches("action=\"/mypages/certificates/revoke\"")
+                .count(),
+            1
+        );
+        assert!(sv.contains("name=\"serial\" value=\"0C\""));
+        assert!(sv.contains("Spärrat 2026-03-01 09:00 UTC (ersatt av ett nytt certifikat)"));
+        assert!(sv.contains("Spärras av ID-administratören"));
+        assert!(sv.contains("Certifikatet är spärrat.") && sv.contains("0B&lt;"));
+        assert!(sv.contains("value=\"t&lt;\""));
+        let en = list(Lang::En);
+        assert!(en.contains("Revoked 2026-03-01 09:00 UTC (replaced by a new certificate)"));
+        assert!(!en.contains("Spärra"));
+        let confirm = revoke_confirmation(&RevokeConfirmation {
+            product: "eID",
+            lang: Lang::Sv,
+            certificate: &certificates[2],
+            csrf: "t",
+        });
+        assert_eq!(confirm.matches("type=\"radio\" name=\"reason\"").count(), 4);
+        assert!(confirm.contains("Spärren går inte att ångra."));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use eid_testkit::{Page, encode, query};
+use eid_testkit::{Browser, Page, encode, query};
 
 use crate::world::{RP, start};
 
@@ -18,6 +18,44 @@ fn assert_secure_page(page: &Page) {
     assert!(page.body.contains("<html lang=\"sv\">"));
     assert!(!page.body.contains("<script>"), "no inline script");
     assert!(!page.body.contains("style="), "no inline style");
+    assert!(
+        page.body
+            .contains("<link rel=\"stylesheet\" href=\"/static/eid.css\">"),
+        "My Pages' stylesheet"
+    );
+}
+
+/// Every input a person fills in or chooses is inside a `<label>` (hidden fields need none).
+fn assert_labelled(page: &Page) {
+    let mut rest = page.body.as_str();
+    while let Some(at) = rest.find("<input") {
+        let tag = &rest[at..at + rest[at..].find('>').unwrap()];
+        if !tag.contains("type=\"hidden\"") {
+            let open = rest[..at].rfind("<label").unwrap_or(0);
+            let close = rest[..at].rfind("</label>");
+            assert!(
+                rest[..at].contains("<label") && close.is_none_or(|c| c < open),
+                "an input without a label: {tag}"
+            );
+        }
+        rest = &rest[at + 1..];
+    }
+}
+
+/// A static file of the pages: its type and a cache lifetime (not `no-store`).
+async fn assert_asset(browser: &mut Browser, url: &str, content_type: &str) -> String {
+    let asset = browser.get(url).await;
+    assert_eq!(asset.status, 200, "{url}");
+    let h = &asset.headers;
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(content_type),
+        "{url}"
+    );
+    assert_eq!(h["cache-control"], "public, max-age=300", "{url}");
+    asset.body
 }
 
 #[tokio::test]
@@ -37,22 +75,43 @@ async fn the_pages_are_swedish_and_carry_the_security_headers() {
         assert!(login.body.contains(word), "{word}");
     }
     assert!(login.body.contains("value=\"other-device\" disabled"));
+    assert!(
+        !login.body.contains("<script"),
+        "the login page needs no script"
+    );
+    assert_labelled(&login);
     assert!(browser.cookies.contains_key("__Host-eid-browser"));
 
     let wait = w.server.legitimera(&mut browser, &login).await;
     assert_secure_page(&wait);
-    assert!(wait.body.contains("src=\"/static/login.js\""));
-    assert!(wait.attr("href").starts_with("eid:///?autostarttoken="));
-    let script = browser
-        .get(&format!("{}/static/login.js", w.server.base))
-        .await;
-    assert_eq!(script.status, 200);
+    // The shared order script first, then the login's words (deferred: in this order).
+    assert!(wait.body.contains(
+        "<script src=\"/static/order.js\" defer></script>\n\
+         <script src=\"/static/login.js\" defer></script>"
+    ));
+    assert!(wait.launch_link().starts_with("eid:///?autostarttoken="));
+    // Without script the cancel button would do nothing: the script shows it.
     assert!(
-        script.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
+        wait.body
+            .contains("<button id=\"cancel\" type=\"button\" hidden>")
     );
+    let base = &w.server.base;
+    let order = assert_asset(
+        &mut browser,
+        &format!("{base}/static/order.js"),
+        "text/javascript",
+    )
+    .await;
+    assert!(order.contains("/orders/collect") && order.contains("/orders/cancel"));
+    let words = assert_asset(
+        &mut browser,
+        &format!("{base}/static/login.js"),
+        "text/javascript",
+    )
+    .await;
+    assert!(words.contains("eidOrder.follow(") && !words.contains("fetch("));
+    let css = assert_asset(&mut browser, &format!("{base}/static/eid.css"), "text/css").await;
+    assert!(css.contains(":focus-visible"), "a visible focus");
 
     // An error page too.
     let bad = browser
@@ -144,7 +203,7 @@ async fn collect_and_cancel_need_the_session_and_the_csrf_header() {
     assert_eq!(c.json()["status"], "failed");
     assert_eq!(c.json()["hintCode"], "cancelled");
     // The app can no longer fetch it.
-    let token = wait.attr("href").split_once('=').unwrap().1.to_owned();
+    let token = wait.launch_link().split_once('=').unwrap().1.to_owned();
     let r = reqwest::Client::new()
         .post(format!("{}/app/v1/order", w.server.base))
         .json(&json!({ "autoStartToken": token }))
@@ -267,7 +326,7 @@ async fn no_secret_reaches_the_log() {
     let request = w.rp.auth_request(&[]);
     let login = browser.get(&request.url).await;
     let wait = w.server.legitimera(&mut browser, &login).await;
-    let autostart = wait.attr("href").split_once('=').unwrap().1.to_owned();
+    let autostart = wait.launch_link().split_once('=').unwrap().1.to_owned();
     let back = w.server.play_app(&w.card, &wait).await;
     let secret = query(&back)["secret"].clone();
     let cookies: Vec<String> = browser.cookies.values().cloned().collect();
@@ -306,7 +365,7 @@ async fn the_app_endpoints_refuse_what_they_must() {
     let mut browser = w.server.browser();
     let login = browser.get(&w.rp.auth_request(&[]).url).await;
     let wait = w.server.legitimera(&mut browser, &login).await;
-    let token = wait.attr("href").split_once('=').unwrap().1.to_owned();
+    let token = wait.launch_link().split_once('=').unwrap().1.to_owned();
     let http = reqwest::Client::new();
     let fetch = |t: String| {
         http.post(format!("{}/app/v1/order", w.server.base))

@@ -4,9 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests.
 
 mod conformance;
+mod lifecycle;
 mod limits;
 mod login;
 mod mypages;
+mod mypages_certificates;
+mod mypages_fetch_api;
+mod revocation;
 mod world;
 
 use world::start;

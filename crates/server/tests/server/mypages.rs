@@ -416,7 +416,10 @@ async fn the_fetch_starts_an_enroll_sign_order_for_the_login_card() {
     );
     let js = browser.get(&format!("{base}/static/mypages.js")).await;
     assert_eq!(js.status, 200);
-    assert!(js.body.contains("/orders/collect"));
+    assert!(
+        js.body.contains("eidOrder.follow("),
+        "the words of the shared order.js"
+    );
 }
 
 fn assert_page_with_script(page: &Page) {

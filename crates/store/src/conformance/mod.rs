@@ -7,9 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // A test suite.
 
 pub mod enroll;
+pub mod lifecycle;
 pub mod oidc;
 pub mod orders;
 pub mod portal;
+pub mod revocation;
 use std::future::Future;
 use std::sync::Arc;
 

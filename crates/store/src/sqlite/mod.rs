@@ -6,9 +6,11 @@
 //! power loss ([`Durability::PowerLoss`], `synchronous=FULL`).
 
 mod enroll;
+mod lifecycle;
 mod oidc;
 mod orders;
 mod portal;
+mod revocation;
 mod rows;
 mod schema;
 mod writer;
@@ -28,6 +30,7 @@ use time::OffsetDateTime;
 use self::rows::{micros, tag};
 use self::writer::Writer;
 use crate::audit::{AuditHead, entry_hash};
+use crate::lifecycle::{CardRevocation, CardRevoked, UndeliveredRevocation};
 use crate::model::*;
 use crate::{Conflict, Missing, Store, StoreError, StoreResult};
 
@@ -551,13 +554,22 @@ impl Store for SqliteStore {
 
     async fn cards(&self, holder: Option<&str>) -> StoreResult<Vec<Card>> {
         let holder = holder.map(str::to_owned);
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {} FROM cards WHERE ?1 IS NULL OR holder = ?1 ORDER BY card_number",
-                rows::CARD
-            ))?
-            .query_map([holder], rows::card)?
-            .collect()
+        self.read(move |conn| match holder {
+            // Two statements: `?1 IS NULL OR holder = ?1` would scan every card.
+            Some(holder) => conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM cards WHERE holder = ?1 ORDER BY card_number",
+                    rows::CARD
+                ))?
+                .query_map([holder], rows::card)?
+                .collect(),
+            None => conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM cards ORDER BY card_number",
+                    rows::CARD
+                ))?
+                .query_map([], rows::card)?
+                .collect(),
         })
         .await
     }
@@ -786,6 +798,21 @@ impl Store for SqliteStore {
             append(conn, &audit).map(drop)
         })
         .await
+    }
+
+    async fn revoke_card(&self, revocation: &CardRevocation) -> StoreResult<CardRevoked> {
+        let revocation = revocation.clone();
+        self.write(move |conn| lifecycle::revoke_card(conn, &revocation))
+            .await
+    }
+
+    async fn revoke_undelivered(
+        &self,
+        revocation: &UndeliveredRevocation,
+    ) -> StoreResult<Vec<CertificateRecord>> {
+        let revocation = revocation.clone();
+        self.write(move |conn| lifecycle::revoke_undelivered(conn, &revocation))
+            .await
     }
 
     async fn use_once(

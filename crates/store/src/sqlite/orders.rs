@@ -270,50 +270,56 @@ fn return_to(conn: &Connection, r: &ReturnToOrder) -> StoreResult<ReturnOutcome>
     Ok(ReturnOutcome::Completed(Box::new(order)))
 }
 
+/// Inserts a new order (the caller appends its audit event in the same transaction).
+pub(super) fn insert(conn: &Connection, o: &OrderRecord) -> StoreResult<()> {
+    let sig = o.signature.as_ref();
+    exec(
+        conn,
+        &format!(
+            "INSERT INTO orders ({ORDER}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, \
+             ?24, ?25, ?26, ?27)"
+        ),
+        params![
+            o.order_ref,
+            o.kind,
+            state_text(o.state),
+            o.hint,
+            o.autostart_token_sha256.as_slice(),
+            o.autostart_used,
+            o.app_token_sha256.as_ref().map(|h| h.as_slice()),
+            o.qr_start_token,
+            o.qr_start_secret,
+            o.server_nonce,
+            o.browser_session_sha256.as_slice(),
+            o.requester_id,
+            o.requester_name,
+            o.return_url,
+            o.text,
+            o.card_number,
+            micros(o.created_at),
+            micros(o.expires_at),
+            micros(o.purge_after),
+            sig.map(|s| micros(s.signed_at)),
+            sig.map(|s| s.hsa_id.as_str()),
+            sig.map(|s| s.card_number.as_str()),
+            sig.map(|s| s.certificate_serial.as_bytes()),
+            sig.map(|s| s.signature.as_slice()),
+            sig.and_then(|s| s.approved_key_sha256.as_ref().map(|h| h.as_slice())),
+            o.return_secret_sha256.as_ref().map(|h| h.as_slice()),
+            o.returned,
+        ],
+    )
+    .map_err(insert_error)
+    .map(drop)
+}
+
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn add_order(&self, order: &OrderRecord, audit: &AuditEvent) -> StoreResult<()> {
         let (o, audit) = (order.clone(), audit.clone());
         self.write(move |conn| {
-            let sig = o.signature.as_ref();
-            exec(
-                conn,
-                &format!(
-                    "INSERT INTO orders ({ORDER}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                     ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, \
-                     ?24, ?25, ?26, ?27)"
-                ),
-                params![
-                    o.order_ref,
-                    o.kind,
-                    state_text(o.state),
-                    o.hint,
-                    o.autostart_token_sha256.as_slice(),
-                    o.autostart_used,
-                    o.app_token_sha256.as_ref().map(|h| h.as_slice()),
-                    o.qr_start_token,
-                    o.qr_start_secret,
-                    o.server_nonce,
-                    o.browser_session_sha256.as_slice(),
-                    o.requester_id,
-                    o.requester_name,
-                    o.return_url,
-                    o.text,
-                    o.card_number,
-                    micros(o.created_at),
-                    micros(o.expires_at),
-                    micros(o.purge_after),
-                    sig.map(|s| micros(s.signed_at)),
-                    sig.map(|s| s.hsa_id.as_str()),
-                    sig.map(|s| s.card_number.as_str()),
-                    sig.map(|s| s.certificate_serial.as_bytes()),
-                    sig.map(|s| s.signature.as_slice()),
-                    sig.and_then(|s| s.approved_key_sha256.as_ref().map(|h| h.as_slice())),
-                    o.return_secret_sha256.as_ref().map(|h| h.as_slice()),
-                    o.returned,
-                ],
-            )
-            .map_err(insert_error)?;
+            insert(conn, &o)?;
             append(conn, &audit).map(drop)
         })
         .await

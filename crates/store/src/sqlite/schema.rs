@@ -13,6 +13,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_oidc.sql"),
     include_str!("../../migrations/sqlite/0004_mypages.sql"),
     include_str!("../../migrations/sqlite/0005_enroll.sql"),
+    include_str!("../../migrations/sqlite/0006_enroll_supersede.sql"),
+    include_str!("../../migrations/sqlite/0007_revocation.sql"),
 ];
 
 /// Brings the schema up to date, each migration in its own transaction.

@@ -112,6 +112,8 @@ crate::oidc_store_conformance_tests!(SqliteHarness::default());
 crate::order_conformance_tests!(SqliteHarness::default());
 crate::enroll_conformance_tests!(SqliteHarness::default());
 crate::portal_store_conformance_tests!(SqliteHarness::default());
+crate::revocation_store_conformance_tests!(SqliteHarness::default());
+crate::lifecycle_conformance_tests!(SqliteHarness::default());
 
 #[tokio::test]
 async fn audit_log_refuses_update_and_delete_through_sql() {

@@ -233,7 +233,7 @@ pub(super) async fn fetch_through_the_app(kind: CardKind) {
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Hämtningen är klar"), "{}", page.body);
-    let back = page.attr("href");
+    let back = page.return_url();
     assert!(back.starts_with(&server.base), "{back}");
 
     let client = CardClient::new(VirtualReader::new(VirtualCard::open(&card.path).unwrap()));

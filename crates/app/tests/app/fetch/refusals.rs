@@ -164,39 +164,41 @@ async fn only_my_pages_starts_a_fetch() {
 #[tokio::test]
 async fn two_fetches_for_one_card_one_wins_the_other_is_refused() {
     let (server, card) = held_world().await;
-    let (_, _, first) = fetched(&server, "mypages").await;
-    let (session2, started2, second) = fetched(&server, "mypages").await;
+    let (session1, started1, first) = fetched(&server, "mypages").await;
     let key = first
         .prepare_key(&card.client, &pin(&card.pin2))
         .await
         .unwrap();
-    // The second finds the first's key in 9C, but cannot complete while the first holds
-    // the card.
+    // The holder starts again before the first is signed (its app closed, say): the newer
+    // fetch supersedes the first, whose page sees it cancelled and whose app is refused.
+    let (_, _, second) = fetched(&server, "mypages").await;
+    assert_eq!(
+        collect(&server, &session1, &started1).await,
+        (OrderStatus::Failed, Some(HintCode::Cancelled))
+    );
+    let (code, _) = refused(
+        first
+            .approve(&card.client, &pin(&card.pin1), &key)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "notPending");
+    // The second finds the first's key in 9C and goes through with it.
     let key2 = second
         .prepare_key(&card.client, &pin(&card.pin2))
         .await
         .unwrap();
-    let (code, _) = refused(
-        second
-            .approve(&card.client, &pin(&card.pin1), &key2)
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "alreadyInProgress");
-    assert_eq!(
-        collect(&server, &session2, &started2).await,
-        (OrderStatus::Failed, Some(HintCode::AlreadyInProgress))
-    );
-    let issued = first
-        .approve(&card.client, &pin(&card.pin1), &key)
+    assert!(!key2.generated);
+    assert_eq!(key2.public_key, key.public_key);
+    let issued = second
+        .approve(&card.client, &pin(&card.pin1), &key2)
         .await
         .unwrap();
-    first.deliver(&card.client, &issued).await.unwrap();
+    second.deliver(&card.client, &issued).await.unwrap();
     check_fetched(&server, &card.client).await;
 
-    // Two management requests of two orders at the same moment: exactly one is answered.
-    let (_, a) = start(&server, "mypages").await;
-    let (_, b) = start(&server, "mypages").await;
+    // Two management requests of two fetched orders at the same moment: exactly one is
+    // answered (the newer order's; the older was superseded when the newer started).
     let http = reqwest::Client::new();
     let token = |t: String| {
         let http = http.clone();
@@ -214,10 +216,10 @@ async fn two_fetches_for_one_card_one_wins_the_other_is_refused() {
             fetched.app_token
         }
     };
-    let (ta, tb) = (
-        token(a.auto_start_token).await,
-        token(b.auto_start_token).await,
-    );
+    let (_, a) = start(&server, "mypages").await;
+    let ta = token(a.auto_start_token).await;
+    let (_, b) = start(&server, "mypages").await;
+    let tb = token(b.auto_start_token).await;
     let relay = |t: String| {
         let http = http.clone();
         let base = server.base.clone();
@@ -364,8 +366,10 @@ async fn a_request_for_another_subject_gets_the_subject_from_the_store() {
 async fn bad_input_to_the_enrollment_endpoints_is_refused_and_changes_nothing() {
     let (server, card) = held_world().await;
     let (_, _, fetch) = fetched(&server, "mypages").await;
-    // A real order's token, taken from a second fetch of our own.
-    let (_, started) = start(&server, "mypages").await;
+    // A real order's token, taken from a fetch of our own for Anna's other card (a second
+    // fetch for this card would supersede the one in progress).
+    server.pki.card(ANNA, "9752000002", CardKind::TwoPin).await;
+    let (_, started) = server.start_fetch("9752000002", "mypages").await.unwrap();
     let http = reqwest::Client::new();
     let fetched: eid_protocol::AppFetchResponse = http
         .post(format!("{}/app/v1/order", server.base))
