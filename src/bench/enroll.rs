@@ -13,7 +13,8 @@
 //!
 //! A card with a valid signing certificate may not fetch again, so every fetch uses up a
 //! card: `--cards` of them are provisioned, and the run stops early, and says so, when they
-//! run out.
+//! run out. (A fetch also needs a card login of the last 15 minutes: provisioning and
+//! measuring together must stay within that.)
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -159,16 +160,22 @@ async fn fetches(base: &str, holders: Vec<Holder>, duration: u64, concurrency: u
         "fetching signing certificates for {duration} s with {concurrency} workers \
          ({cards} cards)…"
     );
+    // Each worker's browser client and eID app, made before the clock starts.
+    let clients = (0..concurrency)
+        .map(|_| {
+            let http = client().map_err(Failure::Internal)?;
+            let app = FetchClient::new(&[base.to_owned()])
+                .map_err(|e| Failure::Internal(format!("the eID app's client: {e}")))?;
+            Ok((http, app))
+        })
+        .collect::<Outcome<Vec<_>>>()?;
     let queue = Arc::new(Mutex::new(holders));
     let cpu = super::process_cpu();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(duration);
     let ran_out = Arc::new(Mutex::new(None::<Duration>));
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let http = client().map_err(Failure::Internal)?;
-        let app = FetchClient::new(&[base.to_owned()])
-            .map_err(|e| Failure::Internal(format!("the eID app's client: {e}")))?;
+    for (http, app) in clients {
         let (queue, ran_out) = (Arc::clone(&queue), Arc::clone(&ran_out));
         set.spawn(async move {
             let mut latencies = Vec::new();
