@@ -13,7 +13,7 @@ use eid_card::{Card as _, Pin, PinRef};
 use eid_config::{Config, KeyAlgorithm};
 use eid_idp::ClientSpec;
 use eid_ra::PinLetter;
-use eid_server::{bind, router, serve, spawn_housekeeping};
+use eid_server::{bind, router, serve};
 use eid_store::{CardKind, Organisation, Person, SigningPolicy, Store};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -123,7 +123,7 @@ pub async fn run(args: DemoArgs) -> Outcome {
         cards: demo
             .cards
             .iter()
-            .map(|c| PathBuf::from(&c.card_file))
+            .map(|c| PathBuf::from(&c.card_file).into())
             .collect(),
         servers: vec![public_url.clone()],
         port: args.app_port,
@@ -140,7 +140,8 @@ pub async fn run(args: DemoArgs) -> Outcome {
     write_demo(&dir, &demo)?;
     print(&dir, &demo, fresh);
 
-    let _housekeeping = spawn_housekeeping(state.clone(), std::time::Duration::from_secs(60));
+    // As `eid serve`: housekeeping, and undelivered signing certificates revoked hourly.
+    let _periodic = crate::serve::spawn_periodic(&state, &config);
     let shutdown = crate::serve::shutdown_signals()?;
     let (stop_app, app_stopped) = tokio::sync::oneshot::channel::<()>();
     let app_task = tokio::spawn(app.serve(async {

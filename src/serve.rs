@@ -20,14 +20,7 @@ pub async fn run(args: ServeArgs) -> Outcome {
     }
     let config = eid_config::Config::load(&args.common.data, &overrides)?;
     let state = build(&config, None).await?;
-    // Expired orders, browser sessions, codes and login sessions are forgotten.
-    let _housekeeping = spawn_housekeeping(state.clone(), std::time::Duration::from_secs(60));
-    // Signing certificates issued but never written to their card are revoked, hourly.
-    let _lifecycle = eid_server::lifecycle::spawn(
-        state.clone(),
-        std::time::Duration::from_secs(3600),
-        config.ca.undelivered_revoke_after,
-    );
+    let _periodic = spawn_periodic(&state, &config);
     let listener = bind(config.listen)
         .await
         .map_err(|e| Failure::Usage(e.to_string()))?;
@@ -69,6 +62,8 @@ pub(crate) async fn build(
     settings.trusted_proxies = config.trusted_proxies.clone();
     settings.product_name = config.mypages.product_name.clone();
     settings.mypages_issuer = config.mypages.issuer.clone();
+    settings.revocation.crl = config.ca.crl_schedule;
+    settings.revocation.ocsp.responder = config.ca.ocsp_responder;
     let limits = &mut settings.rate_limits;
     limits.order_starts_per_session.max = config.rate_limits.order_starts_per_session;
     limits.completions_per_card.max = config.rate_limits.completions_per_card;
@@ -78,6 +73,25 @@ pub(crate) async fn build(
     // `[[oidc.clients]]` are registered, or updated, before the first request.
     crate::admin::client::apply_configured(&state.provider, &config.oidc_clients).await?;
     Ok(state)
+}
+
+/// The server's periodic work besides the revocation schedule (which
+/// [`build_state`] starts): expired orders, browser sessions, codes and login sessions are
+/// forgotten every minute; signing certificates issued but never written to their card are
+/// revoked, hourly. `eid serve` and `eid demo` both run it; the tasks run until the process
+/// ends.
+pub(crate) fn spawn_periodic(
+    state: &AppState<SqliteStore>,
+    config: &eid_config::Config,
+) -> [tokio::task::JoinHandle<()>; 2] {
+    [
+        spawn_housekeeping(state.clone(), std::time::Duration::from_secs(60)),
+        eid_server::lifecycle::spawn(
+            state.clone(),
+            std::time::Duration::from_secs(3600),
+            config.ca.undelivered_revoke_after,
+        ),
+    ]
 }
 
 /// A future that completes on SIGINT or SIGTERM. The handlers are installed here, before

@@ -4,19 +4,22 @@
 //! A revocation goes through the store ([`Store::revoke_certificate`], by way of
 //! `eid_server::lifecycle::revoke_certificate`) with an audit entry naming the
 //! administrator; an authentication certificate's card also loses its login sessions at the
-//! identity provider (single sign-on does not outlive the certificate). OCSP answers `revoked` from the next request on (every node
-//! reads the store's revocation marker), and a key compromise also gets a new CRL at once
-//! ([`publish_crl_now`]), so relying parties that only fetch CRLs learn of it before the
-//! next scheduled one. A refused revocation (unknown serial, already revoked, malformed
-//! serial) changes nothing.
+//! identity provider (single sign-on does not outlive the certificate). OCSP answers
+//! `revoked` from the next request on (every node reads the store's revocation marker), and
+//! a key compromise also gets a new CRL at once, signed here ([`live_crl`]), so relying
+//! parties that only fetch CRLs learn of it before the next scheduled one. A refused
+//! revocation (unknown serial, already revoked, malformed serial) changes nothing.
 //!
 //! A signing certificate issued here is handed to the administrator (printed, `--out`),
 //! who writes it to the card: it is recorded as delivered at once, so that the periodic
 //! revocation of certificates that a fetch issued but never wrote to the card
 //! (`eid_server::lifecycle`) never takes it for one.
 
+use std::sync::Arc;
+
 use eid_config::Config;
-use eid_pki::{CrlSchedule, Csr, IssueRequest, Profile, issue};
+use eid_pki::{Csr, IssueRequest, LiveCrl, Profile, issue};
+use eid_server::lifecycle::{CrlAfterRevocation, publish_after_revocation};
 use eid_store::enroll::{Delivery, EnrollStore};
 use eid_store::{
     CertKind, CertStatus, CertificateRecord, RevocationReason, Serial, SqliteStore, Store,
@@ -217,17 +220,24 @@ async fn revoke(
             output::kebab(&reason)
         )));
     }
-    let done =
-        eid_server::lifecycle::revoke_certificate(store.as_ref(), &serial, reason, &actor(), now())
-            .await
-            .map_err(|e| match e {
-                // Revoked by someone else since the check above.
-                eid_store::StoreError::Refused(_) => {
-                    Failure::Refused(format!("certificate {serial} is already revoked"))
-                }
-                e => e.into(),
-            })?;
-    let crl = publish_crl_now(config, &store, reason).await;
+    let (crl, no_ca) = live_crl(config, &store);
+    let done = eid_server::lifecycle::revoke_certificate(
+        store.as_ref(),
+        crl.as_ref(),
+        &serial,
+        reason,
+        &actor(),
+        now(),
+    )
+    .await
+    .map_err(|e| match e {
+        // Revoked by someone else since the check above.
+        eid_store::StoreError::Refused(_) => {
+            Failure::Refused(format!("certificate {serial} is already revoked"))
+        }
+        e => e.into(),
+    })?;
+    let crl = crl_number(done.crl, no_ca);
     let revoked = &done.certificate;
     if common.json {
         return output::json(&json!({
@@ -276,31 +286,51 @@ async fn expire_undelivered(common: &Common, config: &Config) -> Outcome {
     Ok(())
 }
 
-/// After a committed revocation for `reason`: a key compromise gets a new CRL now (the
-/// other reasons wait for the server's schedule). Returns the new CRL's number. A CRL that
-/// cannot be issued does not undo the revocation: it is reported, and `eid serve` issues
-/// one on its schedule.
+/// The CRL this process issues after a revocation (`eid serve` need not run): over `store`,
+/// signed by the configured CA, on the configured schedule, audited as the administrator.
+/// Without a usable CA, `None` and why.
+fn live_crl(
+    config: &Config,
+    store: &Arc<SqliteStore>,
+) -> (Option<LiveCrl<SqliteStore>>, Option<String>) {
+    let crl = load_ca(config).map_err(|e| e.to_string()).and_then(|ca| {
+        LiveCrl::new(store.clone(), Arc::new(ca), config.ca.crl_schedule, actor())
+            .map_err(|e| e.to_string())
+    });
+    match crl {
+        Ok(crl) => (Some(crl), None),
+        Err(e) => (None, Some(e)),
+    }
+}
+
+/// After a committed revocation for `reason` by another way than
+/// `eid_server::lifecycle::revoke_certificate` (a whole card): the CRL it calls for. See
+/// [`crl_number`].
 pub(super) async fn publish_crl_now(
     config: &Config,
-    store: &SqliteStore,
+    store: &Arc<SqliteStore>,
     reason: RevocationReason,
 ) -> Option<u64> {
-    if reason != RevocationReason::KeyCompromise {
-        return None;
-    }
-    let published = match load_ca(config) {
-        Ok(ca) => ca
-            .publish_crl(store, &CrlSchedule::default(), now(), &actor())
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    match published {
-        Ok(crl) => Some(crl.number),
-        Err(e) => {
+    let (crl, no_ca) = live_crl(config, store);
+    crl_number(
+        publish_after_revocation(crl.as_ref(), reason, now()).await,
+        no_ca,
+    )
+}
+
+/// The number of the CRL issued at once after a revocation, if one was (the other reasons
+/// wait for the server's schedule). A CRL that could not be issued does not undo the
+/// revocation: it is reported (with why the CA was not at hand, `no_ca`, if it was not),
+/// and `eid serve` issues one on its schedule.
+fn crl_number(crl: CrlAfterRevocation, no_ca: Option<String>) -> Option<u64> {
+    match crl {
+        CrlAfterRevocation::Issued(number) => Some(number),
+        CrlAfterRevocation::Scheduled => None,
+        CrlAfterRevocation::NotIssued(why) => {
             eprintln!(
-                "eid: warning: the revocation is done, but no new CRL could be issued now ({e}); \
-                 `eid serve` issues one on its schedule"
+                "eid: warning: the revocation is done, but no new CRL could be issued now ({}); \
+                 `eid serve` issues one on its schedule",
+                no_ca.unwrap_or(why)
             );
             None
         }

@@ -67,6 +67,14 @@ attestation_validity_days = 3650
 # this many hours after it was issued: by `eid serve` every hour, or by
 # `eid admin cert expire-undelivered`. 1 to 720.
 undelivered_revoke_after_hours = 24
+# How long a CRL is valid, in hours (1 to 240); a new one is issued after half of it, and
+# at once after a key compromise.
+crl_validity_hours = {crl_hours}
+# The OCSP responder certificate's validity in days (2 to 365; it is never itself checked
+# for revocation, so keep it short), and how many days before its end a successor is
+# issued (at least 1, fewer than the validity).
+ocsp_responder_validity_days = {responder_days}
+ocsp_responder_renew_before_days = {renew_days}
 
 [ca.policies]
 # Certificate policy OIDs. The defaults sit under a UUID arc (2.25, ITU-T X.667), which
@@ -109,5 +117,12 @@ puk_tries = 10
         sign = eid_pki::settings::DEFAULT_SIGNING_POLICY,
         virt = eid_pki::settings::DEFAULT_VIRTUAL_CARD_POLICY,
         attest = eid_pki::settings::DEFAULT_ATTESTATION_POLICY,
+        crl_hours = eid_pki::CrlSchedule::default().validity.whole_hours(),
+        responder_days = eid_pki::ocsp::ResponderPolicy::default()
+            .validity
+            .whole_days(),
+        renew_days = eid_pki::ocsp::ResponderPolicy::default()
+            .renew_before
+            .whole_days(),
     )
 }

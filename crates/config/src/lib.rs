@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
-pub use eid_pki::{CaNames, KeyAlgorithm, ProfileSettings};
+pub use eid_pki::ocsp::ResponderPolicy;
+pub use eid_pki::{CaNames, CrlSchedule, KeyAlgorithm, ProfileSettings};
 pub use eid_store::Durability;
 pub use file::default_file;
 
@@ -161,6 +162,13 @@ pub struct CaConfig {
     /// A signing certificate issued by a fetch but never confirmed on its card this long
     /// is revoked (`ca.undelivered_revoke_after_hours`, default 24 hours).
     pub undelivered_revoke_after: time::Duration,
+    /// CRLs' validity, reissued after half of it (`ca.crl_validity_hours`, default 24
+    /// hours). `docs/revocation.md`.
+    pub crl_schedule: CrlSchedule,
+    /// The OCSP responder certificates' validity and when a successor is issued
+    /// (`ca.ocsp_responder_validity_days`, default 30; `ca.ocsp_responder_renew_before_days`,
+    /// default 10).
+    pub ocsp_responder: ResponderPolicy,
 }
 
 /// One bad value.

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::{
-    CaConfig, CaNames, CardsConfig, Config, ConfigError, Durability, KeyAlgorithm, MyPagesConfig,
-    OidcClientConfig, Problem, ProfileSettings, RateLimitsConfig, StoreConfig, StoreLocation,
-    Tries, source_of,
+    CaConfig, CaNames, CardsConfig, Config, ConfigError, CrlSchedule, Durability, KeyAlgorithm,
+    MyPagesConfig, OidcClientConfig, Problem, ProfileSettings, RateLimitsConfig, ResponderPolicy,
+    StoreConfig, StoreLocation, Tries, source_of,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -181,6 +181,9 @@ struct RawCa {
     signing_validity_days: i64,
     attestation_validity_days: i64,
     undelivered_revoke_after_hours: i64,
+    crl_validity_hours: i64,
+    ocsp_responder_validity_days: i64,
+    ocsp_responder_renew_before_days: i64,
     policies: RawPolicies,
 }
 
@@ -203,6 +206,9 @@ impl Default for RawCa {
             signing_validity_days: eid_pki::settings::DEFAULT_SIGNING_VALIDITY.whole_days(),
             attestation_validity_days: eid_pki::settings::DEFAULT_ATTESTATION_VALIDITY.whole_days(),
             undelivered_revoke_after_hours: 24,
+            crl_validity_hours: CrlSchedule::default().validity.whole_hours(),
+            ocsp_responder_validity_days: ResponderPolicy::default().validity.whole_days(),
+            ocsp_responder_renew_before_days: ResponderPolicy::default().renew_before.whole_days(),
             policies: RawPolicies::default(),
         }
     }
@@ -364,6 +370,8 @@ impl RawConfig {
             }
         };
 
+        let (crl_schedule, ocsp_responder) = revocation_schedule(p, &ca);
+
         let mut profile = ProfileSettings::new(
             ca.crl_url
                 .unwrap_or_else(|| format!("{base}/crl/issuing.crl")),
@@ -524,6 +532,8 @@ impl RawConfig {
                 issuing_key: data_dir.join(ca.issuing_key),
                 profile,
                 undelivered_revoke_after,
+                crl_schedule,
+                ocsp_responder,
             },
             cards: CardsConfig {
                 master_key: data_dir.join(cards.master_key),
@@ -540,6 +550,56 @@ impl RawConfig {
             },
         })
     }
+}
+
+/// The CRL schedule and the OCSP responder certificates' policy (`docs/revocation.md`).
+/// Every problem is added to `p`; with problems, the values returned are unused.
+fn revocation_schedule(p: &mut Problems<'_>, ca: &RawCa) -> (CrlSchedule, ResponderPolicy) {
+    // At most ten days: the CA/Browser Forum's Baseline Requirements' limit for a CRL's
+    // nextUpdate. The CRL is reissued after half of it.
+    let crl = match ca.crl_validity_hours {
+        n @ 1..=240 => CrlSchedule::with_validity(Duration::hours(n)),
+        n => {
+            p.add(
+                "ca.crl_validity_hours",
+                format!("{n} is not a number of hours from 1 to 240 (ten days)"),
+            );
+            CrlSchedule::default()
+        }
+    };
+    // A responder certificate is never checked for revocation (ocsp-nocheck): at most a
+    // year, and the defaults keep it to a month.
+    let validity = match ca.ocsp_responder_validity_days {
+        n @ 2..=365 => Some(Duration::days(n)),
+        n => {
+            p.add(
+                "ca.ocsp_responder_validity_days",
+                format!("{n} is not a number of days from 2 to 365"),
+            );
+            None
+        }
+    };
+    let renew_before = ca.ocsp_responder_renew_before_days;
+    match validity {
+        _ if renew_before < 1 => p.add(
+            "ca.ocsp_responder_renew_before_days",
+            format!("{renew_before} is not a number of days of at least 1"),
+        ),
+        Some(v) if renew_before >= v.whole_days() => p.add(
+            "ca.ocsp_responder_renew_before_days",
+            format!(
+                "{renew_before} days is not less than `ca.ocsp_responder_validity_days` ({}): \
+                 a successor must be issued before the responder certificate ends",
+                v.whole_days()
+            ),
+        ),
+        _ => {}
+    }
+    let responder = ResponderPolicy {
+        validity: validity.unwrap_or(Duration::ZERO),
+        renew_before: Duration::days(renew_before.clamp(0, 365)),
+    };
+    (crl, responder)
 }
 
 /// A server base URL: an http(s) URL as certificates carry them, without query or fragment.

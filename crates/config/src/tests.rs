@@ -341,3 +341,110 @@ fn undelivered_certificates_are_revoked_after_a_bounded_time() {
         assert!(err.problems[0].message.contains("1 to 720"), "{err}");
     }
 }
+
+#[test]
+fn the_revocation_schedule_is_configurable_and_checked() {
+    let written = default_file("https://eid.example.org", KeyAlgorithm::P256);
+    for line in [
+        "\ncrl_validity_hours = 24\n",
+        "\nocsp_responder_validity_days = 30\n",
+        "\nocsp_responder_renew_before_days = 10\n",
+    ] {
+        assert!(written.contains(line), "the generated file shows {line}");
+    }
+    let dir = folder_with("");
+    let config = load(dir.path(), &[], "EIDTESTRV1_").unwrap();
+    assert_eq!(config.ca.crl_schedule, CrlSchedule::default());
+    assert_eq!(config.ca.ocsp_responder, ResponderPolicy::default());
+    assert_eq!(config.ca.crl_schedule.validity, time::Duration::hours(24));
+    assert_eq!(
+        config.ca.ocsp_responder,
+        ResponderPolicy {
+            validity: time::Duration::days(30),
+            renew_before: time::Duration::days(10),
+        }
+    );
+
+    let dir = folder_with(
+        "[ca]\ncrl_validity_hours = 6\nocsp_responder_validity_days = 7\n\
+         ocsp_responder_renew_before_days = 2\n",
+    );
+    let config = load(dir.path(), &[], "EIDTESTRV2_").unwrap();
+    assert_eq!(
+        config.ca.crl_schedule,
+        CrlSchedule {
+            validity: time::Duration::hours(6),
+            reissue_after: time::Duration::hours(3),
+        }
+    );
+    assert_eq!(
+        config.ca.ocsp_responder,
+        ResponderPolicy {
+            validity: time::Duration::days(7),
+            renew_before: time::Duration::days(2),
+        }
+    );
+
+    for (bad, key, says) in [
+        (
+            "crl_validity_hours = 0",
+            "ca.crl_validity_hours",
+            "1 to 240",
+        ),
+        (
+            "crl_validity_hours = 241",
+            "ca.crl_validity_hours",
+            "1 to 240",
+        ),
+        (
+            "ocsp_responder_validity_days = 0",
+            "ca.ocsp_responder_validity_days",
+            "2 to 365",
+        ),
+        (
+            "ocsp_responder_validity_days = 9999999999999999",
+            "ca.ocsp_responder_validity_days",
+            "2 to 365",
+        ),
+        (
+            "ocsp_responder_renew_before_days = 0",
+            "ca.ocsp_responder_renew_before_days",
+            "at least 1",
+        ),
+        (
+            "ocsp_responder_renew_before_days = 30",
+            "ca.ocsp_responder_renew_before_days",
+            "not less than `ca.ocsp_responder_validity_days` (30)",
+        ),
+        (
+            "ocsp_responder_validity_days = 5\nocsp_responder_renew_before_days = 9999999999999999",
+            "ca.ocsp_responder_renew_before_days",
+            "not less than",
+        ),
+    ] {
+        let dir = folder_with(&format!("[ca]\n{bad}\n"));
+        let err = load(dir.path(), &[], "EIDTESTRV3_").unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{bad}: {err}");
+        assert_eq!(err.problems[0].key, key, "{bad}: {err}");
+        assert!(err.problems[0].message.contains(says), "{bad}: {err}");
+    }
+    // A flag overrides the file.
+    let flags = [("ca.crl_validity_hours", "48".to_string())];
+    let config = load(dir.path(), &flags, "EIDTESTRV4_").unwrap();
+    assert_eq!(
+        config.ca.crl_schedule.reissue_after,
+        time::Duration::hours(24)
+    );
+    // Both wrong: each gets its message.
+    let dir = folder_with("[ca]\ncrl_validity_hours = -1\nocsp_responder_renew_before_days = -2\n");
+    let err = load(dir.path(), &[], "EIDTESTRV4_").unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "ca.crl_validity_hours",
+            "ca.ocsp_responder_renew_before_days"
+        ],
+        "{err}"
+    );
+}

@@ -5,10 +5,11 @@
 //!
 //! Built with rcgen, as the certificates are. [`CertificateAuthority::crl`] encodes what it
 //! is given; [`CertificateAuthority::publish_crl`] takes the revocations from the store,
-//! numbers, signs and records a CRL (every process that revokes for a key compromise calls
-//! it: `eid serve` and `eid admin`); [`LiveCrl`] is what a server serves: the newest
+//! numbers, signs and records a CRL; [`LiveCrl`] is what a server serves: the newest
 //! recorded CRL, picked up at once when another process records one, and reissued on the
-//! [`CrlSchedule`] well before its `nextUpdate`. `docs/revocation.md`.
+//! [`CrlSchedule`] well before its `nextUpdate`. The one rule of which revocations get a CRL
+//! at once is [`CrlSchedule::publishes_at_once`]; every process that revokes (`eid serve`,
+//! `eid admin`) applies it through [`LiveCrl::after_revocation`]. `docs/revocation.md`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -140,14 +141,29 @@ pub struct CrlSchedule {
 
 impl Default for CrlSchedule {
     fn default() -> Self {
-        Self {
-            validity: Duration::hours(24),
-            reissue_after: Duration::hours(12),
-        }
+        Self::with_validity(Duration::hours(24))
     }
 }
 
 impl CrlSchedule {
+    /// CRLs valid for `validity`, reissued after half of it: a relying party that fetches
+    /// late still finds a valid one.
+    pub fn with_validity(validity: Duration) -> Self {
+        Self {
+            validity,
+            reissue_after: validity / 2,
+        }
+    }
+
+    /// Whether a revocation for `reason` gets a new CRL at once, rather than on the
+    /// schedule: only a key compromise, which tells relying parties to stop trusting the
+    /// key now, so those that only fetch CRLs must learn of it before the next scheduled
+    /// one. Every other reason waits; OCSP answers `revoked` at once in any case. Every
+    /// revoke path asks this, through [`LiveCrl::after_revocation`].
+    pub fn publishes_at_once(reason: RevocationReason) -> bool {
+        reason == RevocationReason::KeyCompromise
+    }
+
     /// The schedule if it is usable.
     pub fn checked(self) -> Result<Self, CrlError> {
         if self.reissue_after > Duration::ZERO && self.reissue_after < self.validity {
@@ -327,6 +343,20 @@ impl<S: RevocationStore + ?Sized> LiveCrl<S> {
         }
     }
 
+    /// After a committed revocation for `reason`: a new CRL issued and recorded at once if
+    /// the reason calls for one ([`CrlSchedule::publishes_at_once`]), else `None` (the next
+    /// scheduled CRL lists it).
+    pub async fn after_revocation(
+        &self,
+        reason: RevocationReason,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<CrlRecord>>, CrlError> {
+        if !CrlSchedule::publishes_at_once(reason) {
+            return Ok(None);
+        }
+        self.publish_now(now).await.map(Some)
+    }
+
     /// Issues and records a new CRL at once (after a key compromise; on schedule through
     /// [`LiveCrl::current`]) and serves it from now on.
     pub async fn publish_now(&self, now: OffsetDateTime) -> Result<Arc<CrlRecord>, CrlError> {
@@ -337,5 +367,45 @@ impl<S: RevocationStore + ?Sized> LiveCrl<S> {
         );
         self.hold(&crl);
         Ok(crl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_reissues_at_half_its_validity() {
+        assert_eq!(
+            CrlSchedule::default(),
+            CrlSchedule {
+                validity: Duration::hours(24),
+                reissue_after: Duration::hours(12),
+            }
+        );
+        let hourly = CrlSchedule::with_validity(Duration::hours(1));
+        assert_eq!(hourly.reissue_after, Duration::minutes(30));
+        assert!(hourly.checked().is_ok());
+        assert!(
+            CrlSchedule::with_validity(Duration::ZERO)
+                .checked()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn only_a_key_compromise_is_published_at_once() {
+        for reason in [
+            RevocationReason::Unspecified,
+            RevocationReason::AffiliationChanged,
+            RevocationReason::Superseded,
+            RevocationReason::CessationOfOperation,
+            RevocationReason::PrivilegeWithdrawn,
+        ] {
+            assert!(!CrlSchedule::publishes_at_once(reason), "{reason:?}");
+        }
+        assert!(CrlSchedule::publishes_at_once(
+            RevocationReason::KeyCompromise
+        ));
     }
 }

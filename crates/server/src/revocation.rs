@@ -8,9 +8,10 @@
 //!   the schedule says (half its validity by default) and the responder certificate rolled
 //!   over before it ends. [`build_state`](crate::build_state) starts it; it stops when the
 //!   last state is dropped.
-//! - A revoke path calls [`AppState::after_revocation`] once its revocation is committed:
-//!   a key compromise gets a new CRL at once. OCSP needs no call: every node reads the
-//!   store's revocation marker before each answer.
+//! - A revocation is published by [`crate::lifecycle::publish_after_revocation`] once it is
+//!   committed ([`crate::lifecycle::revoke_certificate`] does it itself): a key compromise
+//!   gets a new CRL at once ([`eid_pki::CrlSchedule::publishes_at_once`]). OCSP needs no
+//!   call: every node reads the store's revocation marker before each answer.
 
 use std::sync::{Arc, Weak};
 
@@ -18,9 +19,8 @@ use aws_lc_rs::hmac;
 use eid_clock::Clock;
 use eid_pki::ocsp::{OcspService, OcspSettings, ResponderKeySeal};
 use eid_pki::{CertificateAuthority, CrlError, CrlSchedule, LiveCrl};
-use eid_store::RevocationReason;
 
-use crate::{AppState, ServerStore, rng};
+use crate::{ServerStore, rng};
 
 /// Who the audit log names for what the server issues on its own.
 const ACTOR: &str = "system:serve";
@@ -38,7 +38,10 @@ const RESERVED: &[&str] = &[
     "/readyz",
 ];
 
-/// How revocation is published.
+/// How revocation is published. `eid serve` takes the CRL validity and the responder
+/// certificates' policy from the configuration (`ca.crl_validity_hours`,
+/// `ca.ocsp_responder_validity_days`, `ca.ocsp_responder_renew_before_days`), the rest are
+/// these defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevocationSettings {
     /// CRL validity and reissue (default 24 hours, reissued after 12).
@@ -220,18 +223,6 @@ pub fn spawn_schedule<S: ServerStore>(
             revocation.maintain(clock.now()).await;
         }
     })
-}
-
-impl<S: ServerStore> AppState<S> {
-    /// Tells publishing that a certificate's revocation for `reason` is committed. A key
-    /// compromise gets a new CRL at once (other reasons wait for the schedule; OCSP answers
-    /// `revoked` from the next request on in any case). Every revoke path calls it.
-    pub async fn after_revocation(&self, reason: RevocationReason) -> Result<(), CrlError> {
-        if reason == RevocationReason::KeyCompromise {
-            self.revocation.crl.publish_now(self.clock.now()).await?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,9 @@
 //! revokes its signing certificate after logging in with another one.
 //!
 //! The revocation itself is [`crate::lifecycle::revoke_certificate`] with the person as the
-//! audit log's actor (`person:<HSA-id>`); then publishing is told
-//! ([`AppState::after_revocation`]: a key compromise gets a new CRL at once). OCSP answers
-//! `revoked` from the same transaction on (the store's revocation marker).
+//! audit log's actor (`person:<HSA-id>`), which also publishes it (a key compromise gets a
+//! new CRL at once). OCSP answers `revoked` from the same transaction on (the store's
+//! revocation marker).
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -231,17 +231,22 @@ pub(crate) async fn revoke<S: ServerStore>(
         );
     };
     let actor = format!("person:{}", h.person.hsa_id);
-    match crate::lifecycle::revoke_certificate(&*state.store, &serial, reason, &actor, now).await {
+    let revoked = crate::lifecycle::revoke_certificate(
+        &*state.store,
+        Some(&state.revocation.crl),
+        &serial,
+        reason,
+        &actor,
+        now,
+    )
+    .await;
+    match revoked {
         Ok(_) => {}
         // Revoked meanwhile (another tab, the administrator): nothing more to do.
         Err(StoreError::Refused(_)) => return conflict(&state, lang, not_in_force(lang)),
         Err(e) => return failure_page(&state, lang, &PortalError::AccessToken(e.into())),
     }
     tracing::info!(serial = %serial, "my pages: signing certificate revoked by its holder");
-    if let Err(e) = state.after_revocation(reason).await {
-        // Recorded and answered by OCSP already; the scheduled CRL follows.
-        tracing::warn!(error = %e, "the CRL was not reissued after a revocation in my pages");
-    }
     // A serial is upper-case hex: nothing to encode.
     see_other(&format!("{LIST_PATH}?revoked={serial}"))
 }

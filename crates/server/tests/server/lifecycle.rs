@@ -8,16 +8,19 @@
 use std::sync::Arc;
 
 use eid_clock::{Clock as _, ManualClock, SystemClock};
-use eid_server::lifecycle::{UNDELIVERED_REASON, expire_undelivered, revoke_certificate};
+use eid_server::lifecycle::{
+    CrlAfterRevocation, UNDELIVERED_REASON, expire_undelivered, revoke_certificate,
+};
 use eid_store::revocation::RevocationStore;
 use eid_store::{
     AuditEntry, AuditEvent, CardRevocation, CardState, CertKind, CertStatus, RevocationReason,
     SqliteStore, Store,
 };
 use eid_testkit::{ANNA, Browser, CardKind, Pki, Server, TestCard, query};
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::Duration;
 
+use crate::certificates::{authentication, fetch_signing_certificate, fetched_and_delivered};
 use crate::world::{World, start};
 
 /// A card login from the authorization URL `url` up to the app's completion: the
@@ -167,19 +170,14 @@ async fn a_revoked_authentication_certificate_is_refused_at_once() {
     let request = w.rp.auth_request(&[]);
     w.rp.code(&w.login(&mut browser, &request.url).await, &request);
     assert!(sso_answers(&w, &mut browser).await);
-    let auth = store
-        .certificates_of_card(&w.card.number)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.kind == CertKind::Authentication)
-        .unwrap();
+    let auth = authentication(&*store, &w.card.number).await;
     let crl_before = store.revocation_marker().await.unwrap().crl_number;
 
     // As `eid admin cert revoke SERIAL --reason key-compromise` does, while the server runs.
     let now = SystemClock.now();
     let done = revoke_certificate(
         &*store,
+        Some(&w.server.state.revocation.crl),
         &auth.serial,
         RevocationReason::KeyCompromise,
         "admin:test",
@@ -195,15 +193,17 @@ async fn a_revoked_authentication_certificate_is_refused_at_once() {
             ..
         }
     ));
-    w.server
-        .state
-        .after_revocation(RevocationReason::KeyCompromise)
-        .await
-        .unwrap();
+    assert_eq!(
+        Some(&done.certificate),
+        store.certificate(&auth.serial).await.unwrap().as_ref(),
+        "the revoked record returned is the one stored"
+    );
+    let newest = store.revocation_marker().await.unwrap().crl_number;
     assert!(
-        store.revocation_marker().await.unwrap().crl_number > crl_before,
+        newest > crl_before,
         "a key compromise gets a new CRL at once"
     );
+    assert_eq!(done.crl, CrlAfterRevocation::Issued(newest));
 
     // The card itself stays active; its certificate does not log in, and the session it
     // opened is gone.
@@ -218,6 +218,7 @@ async fn a_revoked_authentication_certificate_is_refused_at_once() {
     assert!(
         revoke_certificate(
             &*store,
+            Some(&w.server.state.revocation.crl),
             &auth.serial,
             RevocationReason::Superseded,
             "admin:test",
@@ -235,47 +236,6 @@ async fn a_revoked_authentication_certificate_is_refused_at_once() {
     assert_eq!(actions(&log, "oidc.sessions.revoke").len(), 1);
 }
 
-/// A fetch for `card` as the app makes it, up to the certificate the completion returns:
-/// the app token and the certificate's serial (upper-case hex).
-async fn fetch_signing_certificate(server: &Server, card: &TestCard) -> (String, String) {
-    let (_, started) = server.start_fetch(&card.number, "mypages").await.unwrap();
-    let http = reqwest::Client::new();
-    let fetched: eid_protocol::AppFetchResponse = http
-        .post(format!("{}/app/v1/order", server.base))
-        .json(&json!({ "autoStartToken": started.auto_start_token }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let completion = card
-        .complete_signing_enrollment(&fetched.order, &server.pki.store, &server.pki.master)
-        .await;
-    let r = http
-        .post(format!("{}/app/v1/complete", server.base))
-        .bearer_auth(&fetched.app_token)
-        .json(&completion)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let done: eid_protocol::AppCompleteResponse = r.json().await.unwrap();
-    let der = done.certificate.expect("the signing certificate");
-    let serial = server
-        .pki
-        .store
-        .certificates_of_card(&card.number)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.der == der)
-        .unwrap()
-        .serial
-        .to_string();
-    (fetched.app_token, serial)
-}
-
 #[tokio::test]
 async fn a_signing_certificate_never_written_to_the_card_is_revoked_when_its_time_is_up() {
     let clock = Arc::new(ManualClock::new(SystemClock.now()));
@@ -289,15 +249,11 @@ async fn a_signing_certificate_never_written_to_the_card_is_revoked_when_its_tim
     // One fetch stops after the CA issued (the app was closed); the other writes the
     // certificate and confirms it.
     let (_, orphan) = fetch_signing_certificate(&server, &stopped).await;
-    let (token, delivered) = fetch_signing_certificate(&server, &written).await;
-    let r = reqwest::Client::new()
-        .post(format!("{}/app/v1/enroll/delivered", server.base))
-        .bearer_auth(&token)
-        .json(&json!({ "certificateSerial": delivered }))
-        .send()
+    let orphan = orphan.serial.to_string();
+    let delivered = fetched_and_delivered(&server, &written)
         .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+        .serial
+        .to_string();
 
     let status = |serial: &str| {
         let store = store.clone();
@@ -353,6 +309,7 @@ async fn a_signing_certificate_never_written_to_the_card_is_revoked_when_its_tim
     // The periodic task does the same on its own: a third card's orphan, a day later.
     let late = server.pki.card(ANNA, "9752000003", CardKind::TwoPin).await;
     let (_, third) = fetch_signing_certificate(&server, &late).await;
+    let third = third.serial.to_string();
     clock.advance(Duration::hours(25));
     let task = eid_server::lifecycle::spawn(
         server.state.clone(),

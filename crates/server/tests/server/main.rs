@@ -3,6 +3,7 @@
 //! the RFC 9700 / RFC 9207 musts, with a real card login through the eID app.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests.
 
+mod certificates;
 mod conformance;
 mod lifecycle;
 mod limits;

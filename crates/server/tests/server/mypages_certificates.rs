@@ -9,14 +9,13 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use eid_clock::{Clock as _, ManualClock, SystemClock};
 use eid_store::revocation::RevocationStore;
 use eid_store::{CertKind, CertStatus, CertificateRecord, RevocationReason, Serial, Store};
-use eid_testkit::{ANNA, CardKind, Page, Pki, Server, TestCard};
-use serde_json::json;
+use eid_testkit::{ANNA, Browser, CardKind, Page, Pki, Server};
 use time::Duration;
+
+use crate::certificates::{authentication, complete_fetch, deliver, fetched_and_delivered, pem};
 
 const BO: &str = "SE2321000016-B0B0";
 const REVOKE: &str = "/mypages/certificates/revoke";
@@ -35,62 +34,21 @@ fn input_after(page: &Page, from: &str, action: &str, name: &str) -> String {
     eid_testkit::between(&rest[form..], &format!("name=\"{name}\" value=\""), "\"")
 }
 
-/// A signing-certificate fetch for `card` as the eID app makes it, from the launch token of
-/// an order started for the card: the app token and the issued certificate.
-async fn complete_fetch(
-    server: &Server,
-    card: &TestCard,
-    auto_start_token: &str,
-) -> (String, CertificateRecord) {
-    let http = reqwest::Client::new();
-    let fetched: eid_protocol::AppFetchResponse = http
-        .post(format!("{}/app/v1/order", server.base))
-        .json(&json!({ "autoStartToken": auto_start_token }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let completion = card
-        .complete_signing_enrollment(&fetched.order, &server.pki.store, &server.pki.master)
-        .await;
-    let r = http
-        .post(format!("{}/app/v1/complete", server.base))
-        .bearer_auth(&fetched.app_token)
-        .json(&completion)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let done: eid_protocol::AppCompleteResponse = r.json().await.unwrap();
-    let der = done.certificate.expect("the signing certificate");
-    let cert = signing(server, &card.number)
-        .await
-        .into_iter()
-        .find(|c| c.der == der)
-        .unwrap();
-    (fetched.app_token, cert)
-}
-
-/// The app confirms the certificate written to the card.
-async fn deliver(server: &Server, app_token: &str, serial: &Serial) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/app/v1/enroll/delivered", server.base))
-        .bearer_auth(app_token)
-        .json(&json!({ "certificateSerial": serial.to_string() }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
-/// A whole fetch, written to the card and confirmed: the certificate.
-async fn fetched_and_delivered(server: &Server, card: &TestCard) -> CertificateRecord {
-    let (_, started) = server.start_fetch(&card.number, "mypages").await.unwrap();
-    let (token, cert) = complete_fetch(server, card, &started.auto_start_token).await;
-    deliver(server, &token, &cert.serial).await;
-    cert
+/// *Spärra* confirmed with the form's `reason` (`lost`, `not-needed`, …): the answer.
+async fn confirm_revoke(
+    browser: &mut Browser,
+    url: &str,
+    serial: &str,
+    csrf: &str,
+    reason: &str,
+) -> Page {
+    let form = [
+        ("serial", serial),
+        ("csrf", csrf),
+        ("confirm", "yes"),
+        ("reason", reason),
+    ];
+    browser.post_form(url, &form).await
 }
 
 async fn signing(server: &Server, card: &str) -> Vec<CertificateRecord> {
@@ -128,24 +86,11 @@ async fn revocations(server: &Server) -> Vec<eid_store::AuditEntry> {
         .collect()
 }
 
-fn pem(der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
 /// `openssl ocsp` asks the server's responder (POST /ocsp) about `cert`, verifying the
 /// answer up the CA chain: what it printed. Run off the test's runtime thread, which also
 /// serves the answer.
 async fn ocsp(server: &Server, dir: &Path, cert: &CertificateRecord) -> String {
-    std::fs::write(dir.join("cert.pem"), pem(&cert.der)).unwrap();
+    std::fs::write(dir.join("cert.pem"), pem("CERTIFICATE", &cert.der)).unwrap();
     std::fs::write(dir.join("issuing.pem"), server.pki.ca.issuing_pem()).unwrap();
     std::fs::write(
         dir.join("chain.pem"),
@@ -196,15 +141,7 @@ async fn a_holder_revokes_their_signing_certificate_and_ocsp_says_revoked() {
     let base = server.base.clone();
     let mine = fetched_and_delivered(&server, &anna).await;
     let bos = fetched_and_delivered(&server, &bo).await;
-    let auth = server
-        .pki
-        .store
-        .certificates_of_card(&anna.number)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.kind == CertKind::Authentication)
-        .unwrap();
+    let auth = authentication(&*server.pki.store, &anna.number).await;
     let dir = server.pki.dir.path().join("openssl");
     std::fs::create_dir(&dir).unwrap();
     assert!(ocsp(&server, &dir, &mine).await.contains("cert.pem: good"));
@@ -329,17 +266,7 @@ async fn a_holder_revokes_their_signing_certificate_and_ocsp_says_revoked() {
         .await
         .unwrap()
         .crl_number;
-    let done = browser
-        .post_form(
-            &url,
-            &[
-                ("serial", &serial),
-                ("csrf", &csrf),
-                ("confirm", "yes"),
-                ("reason", "lost"),
-            ],
-        )
-        .await;
+    let done = confirm_revoke(&mut browser, &url, &serial, &csrf, "lost").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(
         done.location(),
@@ -386,17 +313,7 @@ async fn a_holder_revokes_their_signing_certificate_and_ocsp_says_revoked() {
     }
     assert!(!after.body.contains(&format!("action=\"{REVOKE}\"")));
     // Again: refused, still one entry.
-    let again = browser
-        .post_form(
-            &url,
-            &[
-                ("serial", &serial),
-                ("csrf", &csrf),
-                ("confirm", "yes"),
-                ("reason", "not-needed"),
-            ],
-        )
-        .await;
+    let again = confirm_revoke(&mut browser, &url, &serial, &csrf, "not-needed").await;
     assert_eq!(again.status, 409, "{}", again.body);
     assert_eq!(revocations(&server).await.len(), 1);
 
@@ -485,5 +402,83 @@ async fn a_signing_certificate_near_its_end_is_renewed_and_the_old_one_supersede
     assert_eq!(log[0].event.details["supersededBy"], new.serial.to_string());
     // Confirmed again: nothing more.
     deliver(&server, &app_token, &new.serial).await;
+    assert_eq!(revocations(&server).await.len(), 1);
+}
+
+/// Revoking is final, so it needs a recent card login (`eid_portal::FRESH_LOGIN`): once the
+/// card login is older, though the session was renewed silently since, *Spärra* revokes
+/// nothing and sends the holder to log in with a card again (`prompt=login`, `max_age=0`);
+/// after that card login it goes through.
+#[tokio::test]
+async fn revoking_after_the_fresh_login_window_asks_for_a_card_login_again() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let pki = Pki::new(clock.now()).await;
+    let card = pki.card(ANNA, "9752000001", CardKind::TwoPin).await;
+    let server = Server::builder(pki).clock(clock.clone()).start().await;
+    let base = server.base.clone();
+    let cert = fetched_and_delivered(&server, &card).await;
+    let serial = cert.serial.to_string();
+    let url = format!("{base}{REVOKE}");
+
+    let mut browser = server.browser();
+    let _ = server.mypages_login(&mut browser, &card).await;
+    let list = browser.get(&format!("{base}/mypages/certificates")).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let csrf = input_after(&list, &format!("id=\"cert-{serial}\""), REVOKE, "csrf");
+
+    // Past the window. The access token has expired meanwhile: the start page renews it
+    // without the card (the provider's session), which keeps the old card login's time.
+    clock.advance(eid_portal::FRESH_LOGIN + Duration::minutes(1));
+    let renew = browser.get(&format!("{base}/mypages")).await;
+    assert_eq!(renew.status, 303, "{}", renew.body);
+    assert_eq!(eid_testkit::query(&renew.location())["prompt"], "none");
+    let callback = browser.get(&renew.location()).await;
+    assert_eq!(callback.status, 303, "no card needed: {}", callback.body);
+    let back = browser.get(&callback.location()).await;
+    assert_eq!(back.location(), "/mypages?renewed=1");
+    let list = browser.get(&format!("{base}/mypages/certificates")).await;
+    assert_eq!(list.status, 200, "the session lives: {}", list.body);
+
+    // Neither the confirmation nor the revocation itself: a fresh card login first.
+    for form in [
+        vec![("serial", serial.as_str()), ("csrf", csrf.as_str())],
+        vec![
+            ("serial", serial.as_str()),
+            ("csrf", csrf.as_str()),
+            ("confirm", "yes"),
+            ("reason", "lost"),
+        ],
+    ] {
+        let fresh = browser.post_form(&url, &form).await;
+        assert_eq!(fresh.status, 303, "{form:?}: {}", fresh.body);
+        let q = eid_testkit::query(&fresh.location());
+        assert_eq!(q["prompt"], "login", "{}", fresh.location());
+        assert_eq!(q["max_age"], "0", "{}", fresh.location());
+    }
+    assert_eq!(status(&server, &cert.serial).await, CertStatus::Valid);
+    assert!(revocations(&server).await.is_empty());
+
+    // The card login it asks for; then *Spärra* goes through.
+    let fresh = browser
+        .post_form(&url, &[("serial", &serial), ("csrf", &csrf)])
+        .await;
+    let callback = server.login(&mut browser, &card, &fresh.location()).await;
+    let done = browser.get(&callback).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let list = browser.get(&format!("{base}/mypages/certificates")).await;
+    let csrf = input_after(&list, &format!("id=\"cert-{serial}\""), REVOKE, "csrf");
+    let done = confirm_revoke(&mut browser, &url, &serial, &csrf, "not-needed").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location(),
+        format!("/mypages/certificates?revoked={serial}")
+    );
+    assert!(matches!(
+        status(&server, &cert.serial).await,
+        CertStatus::Revoked {
+            reason: RevocationReason::CessationOfOperation,
+            ..
+        }
+    ));
     assert_eq!(revocations(&server).await.len(), 1);
 }

@@ -13,11 +13,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use eid_clock::{Clock as _, ManualClock, SystemClock};
-use eid_pki::{CaNames, KeyAlgorithm};
+use eid_server::lifecycle::CrlAfterRevocation;
 use eid_store::revocation::RevocationStore;
-use eid_store::{CertKind, Durability, RevocationReason, SqliteStore, Store};
+use eid_store::{Durability, RevocationReason, SqliteStore, Store};
 use eid_testkit::{ANNA, CardKind, Pki, Server};
 use time::{Duration, OffsetDateTime};
+
+use crate::certificates::{authentication, other_issuing_ca, pem};
 
 const BO: &str = "SE2321000016-B0B0";
 const ANNA_CARD: &str = "9752000001";
@@ -37,29 +39,6 @@ struct World {
     bo: eid_store::Serial,
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
-async fn authentication(pki: &Pki, card: &str) -> eid_store::CertificateRecord {
-    pki.store
-        .certificates_of_card(card)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.kind == CertKind::Authentication)
-        .unwrap()
-}
-
 async fn world(clock: Option<Arc<ManualClock>>) -> World {
     let start = clock
         .as_ref()
@@ -70,8 +49,8 @@ async fn world(clock: Option<Arc<ManualClock>>) -> World {
     let _bo_card = pki.card(BO, BO_CARD, CardKind::TwoPin).await;
     let files = pki.dir.path().join("openssl");
     std::fs::create_dir(&files).unwrap();
-    let anna = authentication(&pki, ANNA_CARD).await;
-    let bo = authentication(&pki, BO_CARD).await;
+    let anna = authentication(&*pki.store, ANNA_CARD).await;
+    let bo = authentication(&*pki.store, BO_CARD).await;
     write(&files, "anna.pem", pem("CERTIFICATE", &anna.der));
     write(&files, "bo.pem", pem("CERTIFICATE", &bo.der));
     write(&files, "issuing.pem", pki.ca.issuing_pem());
@@ -158,7 +137,16 @@ impl World {
             )
             .await
             .unwrap();
-        state.after_revocation(reason).await.unwrap();
+        let published = eid_server::lifecycle::publish_after_revocation(
+            Some(&state.revocation.crl),
+            reason,
+            state.clock.now(),
+        )
+        .await;
+        assert!(
+            !matches!(published, CrlAfterRevocation::NotIssued(_)),
+            "{published:?}"
+        );
     }
 
     /// The current responder certificate, written to `name`.
@@ -315,19 +303,11 @@ async fn openssl_ocsp_gets_good_revoked_unknown_and_its_nonce() {
     assert!(!out.contains("Response verify OK"), "{out}");
 
     // A certificate of another CA: this responder is not authoritative for it.
-    let other = eid_pki::create_ca(
-        &CaNames {
-            country: "SE".into(),
-            organisation: "Other".into(),
-            root_common_name: "Other Root".into(),
-            issuing_common_name: "Other Issuing".into(),
-        },
-        KeyAlgorithm::P256,
-        SystemClock.now() - Duration::days(1),
-        &mut rand::rng(),
-    )
-    .unwrap();
-    write(w.dir(), "other.pem", &other.issuing_cert_pem);
+    write(
+        w.dir(),
+        "other.pem",
+        other_issuing_ca(SystemClock.now() - Duration::days(1)),
+    );
     let (_, out) = openssl_client(
         w.dir(),
         &[
@@ -457,19 +437,11 @@ async fn bad_requests_get_the_rfc_error_statuses() {
     }
 
     // Another CA's certificate: unauthorized.
-    let other = eid_pki::create_ca(
-        &CaNames {
-            country: "SE".into(),
-            organisation: "Other".into(),
-            root_common_name: "Other Root".into(),
-            issuing_common_name: "Other Issuing".into(),
-        },
-        KeyAlgorithm::P256,
-        SystemClock.now() - Duration::days(1),
-        &mut rand::rng(),
-    )
-    .unwrap();
-    write(w.dir(), "other.pem", &other.issuing_cert_pem);
+    write(
+        w.dir(),
+        "other.pem",
+        other_issuing_ca(SystemClock.now() - Duration::days(1)),
+    );
     let foreign = w.request(&["-issuer", "other.pem", "-serial", "0x42"]);
     assert_eq!(w.post(foreign.clone()).await, UNAUTHORIZED);
     assert_eq!(
