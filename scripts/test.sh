@@ -9,8 +9,12 @@ log() { printf '\n== %s\n' "$*"; }
 
 # Debian packages the tests use: OpenSSL's command line (independent certificate checks),
 # a C compiler for the bundled SQLite and aws-lc, git for cargo-fuzz's install, Chromium and
-# its WebDriver for the browser tests.
-packages=(openssl gcc g++ make git ca-certificates chromium chromium-driver)
+# its WebDriver for the browser tests; the card stacks: pcscd with vsmartcard's virtual
+# reader, OpenSC (opensc-tool, pkcs11-tool, its PKCS#11 module), SoftHSM2, pcsc-lite's
+# headers for the PC/SC transport, pcsc-tools, and util-linux's unshare (each PC/SC test
+# runs a pcscd of its own in a private mount namespace: the tests run as root).
+packages=(openssl gcc g++ make git ca-certificates chromium chromium-driver
+  pcscd vsmartcard-vpcd opensc softhsm2 libpcsclite-dev pcsc-tools util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-use eid_app::{App, Config, StartError};
+use eid_app::{App, CardSource, Config, StartError};
 use eid_protocol::LaunchLink;
 
 use crate::cli::{AppArgs, AppCommand, AppRunArgs};
@@ -31,6 +31,13 @@ fn passed_on(run: &AppRunArgs) -> Vec<String> {
         out.push("--card".to_owned());
         out.push(c.to_string_lossy().into_owned());
     }
+    for r in &run.readers {
+        out.push("--reader".to_owned());
+        out.push(r.clone());
+    }
+    if run.pcsc {
+        out.push("--pcsc".to_owned());
+    }
     for s in &run.servers {
         out.push("--server".to_owned());
         out.push(s.clone());
@@ -40,6 +47,14 @@ fn passed_on(run: &AppRunArgs) -> Vec<String> {
         out.push(p.to_string());
     }
     out
+}
+
+/// The card sources in the order the holder sees them: files, named readers, every reader.
+fn card_sources(run: &AppRunArgs) -> Vec<CardSource> {
+    let files = run.cards.iter().cloned().map(CardSource::File);
+    let readers = run.readers.iter().cloned().map(CardSource::Reader);
+    let all = run.pcsc.then_some(CardSource::AllReaders);
+    files.chain(readers).chain(all).collect()
 }
 
 fn register(run: &AppRunArgs) -> Outcome {
@@ -80,7 +95,7 @@ async fn serve(run: AppRunArgs, launch: Option<String>) -> Outcome {
         .transpose()
         .map_err(|e| Failure::Usage(format!("--launch: {e}")))?;
     let config = Config {
-        cards: run.cards,
+        cards: card_sources(&run),
         servers: run.servers,
         port: run.port.unwrap_or(0),
     };

@@ -1,13 +1,18 @@
-//! `eid card …`: the holder's view of a virtual card file. Reads what any card reader
-//! could read; PINs are read from the terminal without echo (or from standard input) and go
-//! to the card only.
+//! `eid card …`: the holder's view of a virtual card file (`show` also of a card in a PC/SC
+//! reader). Reads what any card reader could read; PINs are read from the terminal without
+//! echo (or from standard input) and go to the card only. `eid card serve` puts the card in
+//! vsmartcard's virtual reader, where PC/SC applications (OpenSC, pkcs11-tool) use it as
+//! they would a real card.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
+use std::time::Duration;
 
+use eid_card::pcsc::PcscTransport;
+use eid_card::vpcd::{Ended, VpcdCard, VpcdError};
 use eid_card::{
-    Card, CardClient, CardError, CardKind, KeySlot, LifeCycle, Pin, PinRef, VirtualCard,
-    VirtualReader,
+    Card, CardClient, CardError, CardKind, KeySlot, LifeCycle, Pin, PinRef, TransportError,
+    VirtualCard, VirtualReader,
 };
 use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -20,8 +25,13 @@ use crate::output;
 /// Runs a holder's card command.
 pub async fn run(cmd: HolderCardCommand) -> Outcome {
     match cmd {
-        HolderCardCommand::Show { file, json } => show(&file, json),
+        HolderCardCommand::Show { file, reader, json } => match (file, reader) {
+            (_, Some(reader)) => show(&open_reader(&reader)?, json),
+            (Some(file), None) => show(&open(&file)?, json),
+            (None, None) => Err(Failure::Usage("name a card file or a --reader".into())),
+        },
         HolderCardCommand::Activate { file } => activate(&file),
+        HolderCardCommand::Serve { file, vpcd } => serve(&file, &vpcd).await,
     }
 }
 
@@ -30,6 +40,24 @@ pub fn open(file: &Path) -> Outcome<CardClient<VirtualReader>> {
     let card =
         VirtualCard::open(file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
     let client = CardClient::new(VirtualReader::new(card));
+    client.select().map_err(card_failure)?;
+    Ok(client)
+}
+
+/// How long to wait for another program's operation on a card in a reader to end.
+const READER_WAIT: Duration = Duration::from_secs(10);
+
+/// The card in PC/SC reader `name`, selected, held for this command (see
+/// `eid_card::pcsc`).
+pub fn open_reader(name: &str) -> Outcome<CardClient<PcscTransport>> {
+    // No card, a busy card, no pcscd: the card is not to be had now, nothing broke here.
+    let transport = PcscTransport::connect(name, READER_WAIT).map_err(|e| match e {
+        TransportError::CardRemoved => {
+            Failure::Refused(format!("no card in the reader {name} (or no such reader)"))
+        }
+        e => Failure::Refused(format!("the reader {name}: {e}")),
+    })?;
+    let client = CardClient::new(transport);
     client.select().map_err(card_failure)?;
     Ok(client)
 }
@@ -69,8 +97,7 @@ struct CertView {
     pem: String,
 }
 
-fn show(file: &Path, json: bool) -> Outcome {
-    let card = open(file)?;
+fn show(card: &dyn Card, json: bool) -> Outcome {
     let info = card.info().map_err(card_failure)?;
     let mut codes = vec![(PinRef::Pin1, "PIN1")];
     if info.kind == CardKind::TwoPin {
@@ -219,4 +246,40 @@ fn read_codes() -> Outcome<(Zeroizing<String>, Zeroizing<String>)> {
         }
     };
     Ok((next()?, next()?))
+}
+
+/// Serves the card in the vpcd reader slot at `addr` until the reader goes away or a
+/// signal takes the card out. The card writes its file before it answers any APDU that
+/// changes it, so stopping at any moment (even SIGKILL) loses only the session.
+async fn serve(file: &Path, addr: &str) -> Outcome {
+    let mut card =
+        VirtualCard::open(file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+    let number = card.profile().card_number.clone();
+    // Installed before the card goes in: a signal from then on takes it out cleanly.
+    let stop = crate::serve::shutdown_signals()?;
+    let vpcd = VpcdCard::connect(addr).map_err(|e| match e {
+        VpcdError::BadAddress { .. } => Failure::Usage(e.to_string()),
+        e => Failure::Refused(e.to_string()),
+    })?;
+    let remover = vpcd
+        .remover()
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let mut serving = tokio::task::spawn_blocking(move || vpcd.serve(&mut card));
+    // Scripts and tests read this line to know the card is in.
+    println!("card {number} is in the virtual reader at {addr} (stop to take it out)");
+    let ended = tokio::select! {
+        ended = &mut serving => ended,
+        () = stop => {
+            remover.remove();
+            serving.await
+        }
+    };
+    let ended = ended
+        .map_err(|e| Failure::Internal(format!("the card stopped: {e}")))?
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    match ended {
+        Ended::Removed => println!("card {number} is out of the reader"),
+        Ended::ReaderGone => println!("the reader went away: card {number} is out"),
+    }
+    Ok(())
 }

@@ -19,7 +19,8 @@ pub enum Command {
     /// Run the server (for now: health and readiness; the identity provider, portal and CA
     /// endpoints join as they land).
     Serve(ServeArgs),
-    /// The card holder's commands for a virtual card file: show it, activate it.
+    /// The card holder's commands for a virtual card file: show it, activate it, put it in a
+    /// virtual card reader.
     #[command(subcommand)]
     Card(HolderCardCommand),
     /// Benchmarks that measure the platform's figures (see BENCHMARKS.md).
@@ -64,9 +65,16 @@ pub struct AppArgs {
 /// What the app runs with.
 #[derive(Debug, Args, Clone)]
 pub struct AppRunArgs {
-    /// A virtual card file (repeatable; the first is the active eID by default).
+    /// A virtual card file (repeatable; the first eID listed is the active one by default).
     #[arg(long = "card", value_name = "FILE")]
     pub cards: Vec<PathBuf>,
+    /// The card in this PC/SC reader, by its name as `opensc-tool -l` or `pcsc_scan` shows
+    /// it (repeatable; listed even while empty).
+    #[arg(long = "reader", value_name = "NAME")]
+    pub readers: Vec<String>,
+    /// Every PC/SC reader with a card in it (after the files and named readers).
+    #[arg(long)]
+    pub pcsc: bool,
     /// A server the app may talk to, e.g. https://eid.example (repeatable).
     #[arg(long = "server", value_name = "URL")]
     pub servers: Vec<String>,
@@ -430,7 +438,11 @@ pub enum HolderCardCommand {
     /// secret.
     Show {
         /// The card file.
-        file: PathBuf,
+        #[arg(required_unless_present = "reader", conflicts_with = "reader")]
+        file: Option<PathBuf>,
+        /// Instead of a file: the card in this PC/SC reader (e.g. "Virtual PCD 00 00").
+        #[arg(long, value_name = "NAME")]
+        reader: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -440,6 +452,18 @@ pub enum HolderCardCommand {
     Activate {
         /// The card file.
         file: PathBuf,
+    },
+    /// Put the card in vsmartcard's virtual reader (vpcd in pcscd), where every PC/SC
+    /// application sees it (OpenSC, pkcs11-tool, the eID app). Serves until the reader goes
+    /// away or the process is stopped (Ctrl-C, SIGTERM): stopping takes the card out. The
+    /// card file is the card's memory; leave it to this command while it runs.
+    Serve {
+        /// The card file.
+        file: PathBuf,
+        /// The reader slot's address: vpcd's port for "Virtual PCD 00 00" (the next port
+        /// is "Virtual PCD 00 01").
+        #[arg(long, value_name = "HOST:PORT", default_value = eid_card::vpcd::DEFAULT_VPCD)]
+        vpcd: String,
     },
 }
 

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use eid_card::{CardError, CardKind, Pin};
+use eid_card::{CardError, CardKind, Pin, TransportError};
 use eid_protocol::{HintCode, OrderKind};
 
 use crate::fetch::{self, FetchError, Link};
@@ -440,9 +440,12 @@ async fn failed(state: &Inner, id: &str, launch: &Launch, step: Step, e: FetchEr
         }
         // The server could not be reached, or the card failed otherwise: the step can be
         // tried again (after the issue, the write: nothing is lost).
-        _ => {
-            let say = match step {
-                Step::Deliver => Say::IssuedNotWritten,
+        other => {
+            let say = match (step, other) {
+                (_, FetchError::Card(CardError::Transport(TransportError::Busy))) => {
+                    Say::Notice(Notice::CardBusy)
+                }
+                (Step::Deliver, _) => Say::IssuedNotWritten,
                 _ => Say::Notice(Notice::CardFailed),
             };
             show(state, id, launch, step, Some(say))
@@ -466,7 +469,7 @@ pub(crate) async fn key(State(state): State<Arc<Inner>>, body: Bytes) -> Respons
         Err(e) => return failed(&state, &form.launch, &launch, Step::Code, e.into()).await,
     };
     let code = Pin::new(form.pin.clone());
-    match fetch::prepare_key(link(&state, &launch), &card, &code).await {
+    match fetch::prepare_key(link(&state, &launch), &*card, &code).await {
         Ok(key) => {
             drop(code);
             let launch = state.update(&form.launch, |l| l.progress.key = Some(key));
@@ -500,7 +503,7 @@ pub(crate) async fn approve(State(state): State<Arc<Inner>>, body: Bytes) -> Res
         Err(e) => return failed(&state, &form.launch, &launch, Step::Approve, e.into()).await,
     };
     let pin1 = Pin::new(form.pin.clone());
-    let issued = fetch::approve(link(&state, &launch), &card, &pin1, &key).await;
+    let issued = fetch::approve(link(&state, &launch), &*card, &pin1, &key).await;
     drop(pin1);
     drop(card);
     match issued {
@@ -537,7 +540,7 @@ async fn deliver_now(state: &Inner, id: &str, launch: &Launch) -> Response {
         Ok(c) => c,
         Err(e) => return failed(state, id, launch, Step::Deliver, e.into()).await,
     };
-    match fetch::deliver(link(state, launch), &card, &issued).await {
+    match fetch::deliver(link(state, launch), &*card, &issued).await {
         Ok(()) => {
             state.finish(id);
             done(state, launch.lang, &issued.return_url)

@@ -36,6 +36,7 @@
 //!
 //! This crate links no server code: only `eid-protocol`, `eid-card`, `eid-clock` and HTTP.
 
+mod cards;
 mod desktop;
 mod fetch;
 mod fetch_ui;
@@ -45,7 +46,6 @@ mod remote;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -58,8 +58,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use eid_card::{
-    Card, CardClient, CardError, CardFileError, CardInfo, CardKind, KeySlot, LifeCycle, Pin,
-    PinRef, VirtualCard, VirtualReader,
+    Card, CardError, CardInfo, CardKind, KeySlot, LifeCycle, Pin, PinRef, TransportError,
 };
 use eid_clock::{Clock, SystemClock};
 use eid_protocol::{AppCompletion, AppOrder, HintCode, LaunchLink, ToBeSigned};
@@ -67,6 +66,8 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
+pub use cards::CardSource;
+use cards::Cards;
 pub use desktop::{desktop_entry, register};
 pub use fetch::{FetchClient, FetchError, IssuedCertificate, PreparedKey, SigningFetch};
 use pages::{Lang, Notice};
@@ -79,8 +80,9 @@ const MAX_LAUNCHES: usize = 32;
 /// What the app is started with.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The virtual card files; the first is the active eID until the holder chooses another.
-    pub cards: Vec<PathBuf>,
+    /// Where the cards are (virtual card files, PC/SC readers); the first eID found is the
+    /// active one until the holder chooses another.
+    pub cards: Vec<CardSource>,
     /// The servers the app may talk to (`https://host[:port]`).
     pub servers: Vec<String>,
     /// The loopback port; 0 picks a random free one.
@@ -91,7 +93,7 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// No card was given.
-    #[error("give at least one card file with --card")]
+    #[error("give at least one card: --card FILE, --reader NAME or --pcsc")]
     NoCard,
     /// No server was given.
     #[error("give at least one server with --server")]
@@ -127,8 +129,9 @@ struct Inner {
     origins: [String; 2],
     csp: String,
     remote: Remote,
-    cards: Vec<PathBuf>,
-    active: Mutex<usize>,
+    cards: Cards,
+    /// The label of the eID the holder chose (`None`: the first listed).
+    active: Mutex<Option<String>>,
     launches: Mutex<Launches>,
     clock: Arc<dyn Clock>,
     /// The CSRF token of the PIN services' forms (per process).
@@ -175,7 +178,8 @@ impl App {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
-        if config.cards.is_empty() {
+        let cards = Cards::new(config.cards);
+        if cards.is_empty() {
             return Err(StartError::NoCard);
         }
         if config.servers.is_empty() {
@@ -210,8 +214,8 @@ impl App {
             ],
             csp,
             remote,
-            cards: config.cards,
-            active: Mutex::new(0),
+            cards,
+            active: Mutex::new(None),
             launches: Mutex::new(Launches::default()),
             clock,
             pin_csrf: random_token(),
@@ -352,42 +356,39 @@ struct CardView {
 }
 
 impl Inner {
+    /// The eIDs to choose from: index and label.
     fn card_paths(&self) -> Vec<(usize, String)> {
         self.cards
-            .iter()
+            .list()
+            .into_iter()
             .enumerate()
-            .map(|(i, p)| {
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| p.display().to_string());
-                (i, name)
-            })
+            .map(|(i, listed)| (i, listed.label))
             .collect()
     }
 
+    /// The index of the active eID in the list as it is now (the first when the chosen one
+    /// is gone).
     fn active(&self) -> usize {
-        self.active.lock().map(|a| *a).unwrap_or(0)
+        let Ok(chosen) = self.active.lock().map(|a| a.clone()) else {
+            return 0;
+        };
+        chosen
+            .and_then(|label| self.cards.list().iter().position(|l| l.label == label))
+            .unwrap_or(0)
     }
 
     fn set_active(&self, index: usize) {
-        if index < self.cards.len()
+        if let Some(listed) = self.cards.list().into_iter().nth(index)
             && let Ok(mut a) = self.active.lock()
         {
-            *a = index;
+            *a = Some(listed.label);
         }
     }
 
-    /// Opens card `index` (a fresh read of its file: a missing file is a removed card).
-    fn open(&self, index: usize) -> Result<CardClient<VirtualReader>, CardError> {
-        let path = self.cards.get(index).ok_or(CardError::CardRemoved)?;
-        let card = VirtualCard::open(path).map_err(|e| match e {
-            CardFileError::Io { .. } => CardError::CardRemoved,
-            other => CardError::BadResponse(other.to_string()),
-        })?;
-        let client = CardClient::new(VirtualReader::new(card));
-        client.select()?;
-        Ok(client)
+    /// Opens eID `index` for one step (a fresh read of a card file; a PC/SC transaction on a
+    /// card in a reader).
+    fn open(&self, index: usize) -> Result<Box<dyn Card>, CardError> {
+        self.cards.open(index)
     }
 
     fn view(&self, index: usize) -> CardView {
@@ -741,6 +742,7 @@ fn card_error(e: CardError, kind: Option<CardKind>) -> CardOutcome {
         }
         CardError::CardRemoved => CardOutcome::Hint(HintCode::CardRemoved, Notice::NoCard),
         CardError::BadPinFormat => CardOutcome::Again(Notice::BadFormat),
+        CardError::Transport(TransportError::Busy) => CardOutcome::Again(Notice::CardBusy),
         other => {
             tracing::warn!(error = %other, "the card failed");
             CardOutcome::Again(Notice::CardFailed)

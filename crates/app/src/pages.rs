@@ -67,6 +67,7 @@ pub(crate) enum Notice {
     NoCard,
     WrongCard,
     CardFailed,
+    CardBusy,
 }
 
 impl Notice {
@@ -193,6 +194,12 @@ impl Notice {
                 .t(
                     "Kortet svarade inte som väntat. Försök igen.",
                     "The card did not answer as expected. Try again.",
+                )
+                .into(),
+            Self::CardBusy => l
+                .t(
+                    "Kortet används av ett annat program. Försök igen om en stund.",
+                    "Another program is using the card. Try again in a moment.",
                 )
                 .into(),
         }

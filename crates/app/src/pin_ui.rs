@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use eid_card::{Card, CardError, CardKind, LifeCycle, Pin, PinRef};
+use eid_card::{CardError, CardKind, LifeCycle, Pin, PinRef, TransportError};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -277,6 +277,12 @@ fn card_error(l: Lang, e: CardError, puk: bool) -> String {
         )
         .into(),
         CardError::NotFound => t(l, "Kortet har ingen sådan kod.", "The card has no such code.").into(),
+        CardError::Transport(TransportError::Busy) => t(
+            l,
+            "Kortet används av ett annat program. Försök igen om en stund.",
+            "Another program is using the card. Try again in a moment.",
+        )
+        .into(),
         other => {
             tracing::warn!(error = %other, "a PIN service failed");
             t(l, "Kortet svarade inte som väntat. Försök igen.", "The card did not answer as expected. Try again.").into()

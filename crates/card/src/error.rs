@@ -82,6 +82,10 @@ pub enum TransportError {
     /// The card is not (or no longer) in the reader.
     #[error("the card was removed")]
     CardRemoved,
+    /// Another operation (of this or another program) holds the card and did not let go in
+    /// time. Nothing was sent.
+    #[error("the card is busy with another operation: try again in a moment")]
+    Busy,
     /// Any other failure of the reader or the link to it.
     #[error("{0}")]
     Failed(String),

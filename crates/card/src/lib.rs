@@ -1,7 +1,7 @@
 //! The eID card: the PIV APDU interface (`docs/card.md`), a file-backed virtual card that
 //! implements it ([`VirtualCard`]), transports ([`Transport`], [`VirtualReader`]) and the
-//! card client ([`CardClient`]) behind the [`Card`] seam that later backends (PC/SC,
-//! PKCS#11) implement too.
+//! card client ([`CardClient`]) behind the [`Card`] seam; with the `pcsc` feature, cards in
+//! real readers (`pcsc`).
 //!
 //! The card is at the ground of the layers, beside the store: it knows nothing of the
 //! store, the CA or the configuration. Time and randomness come from the caller or from
@@ -19,6 +19,8 @@ mod client;
 mod csr;
 pub mod emulator;
 mod error;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod piv;
 mod secret;
 pub mod status;
@@ -30,6 +32,9 @@ pub use card::{
 };
 pub use client::CardClient;
 pub use csr::certificate_request;
+/// The virtual card in vsmartcard's virtual reader (feature `vpcd`).
+#[cfg(feature = "vpcd")]
+pub use emulator::vpcd;
 pub use emulator::{CardProfile, VirtualCard};
 pub use error::{CardError, CardFileError, TransportError};
 pub use secret::{ManagementKey, Pin};

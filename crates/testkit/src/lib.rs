@@ -24,6 +24,7 @@ mod app;
 mod browser;
 mod card;
 mod mypages;
+pub mod pcsc;
 mod pki;
 mod rp;
 mod server;

@@ -19,13 +19,22 @@ use crate::pki::Pki;
 use crate::rp::Rp;
 
 type EditSettings = Box<dyn FnOnce(&mut Settings) + Send>;
+type StartApp = Box<dyn FnOnce(&str) -> TestApp + Send>;
+
+/// Which eID app the server's launch links point at.
+enum AppSpec {
+    /// The app in this process, holding these card files.
+    Files(Vec<PathBuf>),
+    /// An app the caller starts, given the server's base URL.
+    Started(StartApp),
+}
 
 /// What a [`Server`] starts with.
 pub struct ServerBuilder {
     pki: Pki,
     edit: Option<EditSettings>,
     clients: Vec<ClientSpec>,
-    app_cards: Option<Vec<PathBuf>>,
+    app: Option<AppSpec>,
     clock: Option<Arc<dyn eid_clock::Clock>>,
 }
 
@@ -51,7 +60,14 @@ impl ServerBuilder {
     /// Starts the eID app holding `cards`, trusting this server, and points the server's
     /// launch links at it.
     pub fn app(mut self, cards: Vec<PathBuf>) -> Self {
-        self.app_cards = Some(cards);
+        self.app = Some(AppSpec::Files(cards));
+        self
+    }
+
+    /// Points the server's launch links at the app `start` returns when given the server's
+    /// base URL (e.g. [`TestApp::spawn`] of `eid app --reader …`).
+    pub fn app_with(mut self, start: impl FnOnce(&str) -> TestApp + Send + 'static) -> Self {
+        self.app = Some(AppSpec::Started(Box::new(start)));
         self
     }
 
@@ -61,14 +77,14 @@ impl ServerBuilder {
         let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut settings = Settings::new(base.clone());
-        let app = match self.app_cards {
-            Some(cards) => {
-                let app = TestApp::start(cards, vec![base.clone()]).await;
-                settings.launch_base = app.launch_base.clone();
-                Some(app)
-            }
+        let app = match self.app {
+            Some(AppSpec::Files(cards)) => Some(TestApp::start(cards, vec![base.clone()]).await),
+            Some(AppSpec::Started(start)) => Some(start(&base)),
             None => None,
         };
+        if let Some(app) = &app {
+            settings.launch_base = app.launch_base.clone();
+        }
         if let Some(edit) = self.edit {
             edit(&mut settings);
         }
@@ -149,7 +165,7 @@ impl Server {
             pki,
             edit: None,
             clients: Vec::new(),
-            app_cards: None,
+            app: None,
             clock: None,
         }
     }

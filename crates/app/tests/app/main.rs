@@ -450,7 +450,7 @@ async fn the_app_refuses_a_server_it_was_not_given() {
     let dir = tempfile::tempdir().unwrap();
     for bad in ["ftp://x.example", "https://u:p@x.example", "not a url"] {
         let e = eid_app::App::bind(eid_app::Config {
-            cards: vec![dir.path().join("c")],
+            cards: vec![dir.path().join("c").into()],
             servers: vec![bad.into()],
             port: 0,
         })

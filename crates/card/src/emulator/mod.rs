@@ -13,6 +13,8 @@ mod keys;
 mod objects;
 mod pin;
 mod state;
+#[cfg(feature = "vpcd")]
+pub mod vpcd;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -130,6 +132,9 @@ impl VirtualCard {
     /// Runs one command APDU; answers response data followed by the status word (always at
     /// least 2 bytes).
     pub fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
+        if let [_, ins, ..] = apdu {
+            failpoint::hit_command(*ins);
+        }
         let (mut data, sw) = match self.process(apdu) {
             Ok((data, sw)) => (data, sw),
             Err(sw) => (Vec::new(), sw),

@@ -1,0 +1,123 @@
+//! Where the app finds the holder's eIDs: virtual card files, and cards in PC/SC readers
+//! (a named reader, or every reader the smart card service has). The list is read afresh
+//! each time it is shown or used, so a card put in or taken out is seen at the next page.
+//!
+//! Every use opens the card anew and the returned [`Card`] lives for one step: a virtual
+//! card is read from its file (a missing file is a removed card), a card in a reader is
+//! held in a PC/SC transaction until the step ends (`eid_card::pcsc`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use eid_card::pcsc::{self, PcscTransport};
+use eid_card::{Card, CardClient, CardError, CardFileError, VirtualCard, VirtualReader};
+
+/// How long a step waits for another program's step on the same card to end before it is
+/// refused as busy.
+const CARD_WAIT: Duration = Duration::from_secs(10);
+
+/// One place the app looks for a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardSource {
+    /// A virtual card file.
+    File(PathBuf),
+    /// The card in this PC/SC reader (listed even while the reader is empty).
+    Reader(String),
+    /// Every PC/SC reader that has a card in it.
+    AllReaders,
+}
+
+impl From<PathBuf> for CardSource {
+    fn from(path: PathBuf) -> Self {
+        CardSource::File(path)
+    }
+}
+
+/// One eID the holder can choose: where it is and what the page calls it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listed {
+    /// Shown to the holder, and the key that remembers the active choice.
+    pub(crate) label: String,
+    place: Place,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    File(PathBuf),
+    Reader(String),
+}
+
+/// The sources the app was started with.
+#[derive(Debug)]
+pub(crate) struct Cards {
+    sources: Vec<CardSource>,
+}
+
+impl Cards {
+    pub(crate) fn new(sources: Vec<CardSource>) -> Self {
+        Cards { sources }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// The eIDs as they are now, in the order of the sources (files first as given).
+    pub(crate) fn list(&self) -> Vec<Listed> {
+        let mut listed: Vec<Listed> = Vec::new();
+        let mut present: Option<Vec<pcsc::ReaderStatus>> = None;
+        for source in &self.sources {
+            match source {
+                CardSource::File(path) => listed.push(Listed {
+                    label: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| path.display().to_string()),
+                    place: Place::File(path.clone()),
+                }),
+                CardSource::Reader(name) => push_reader(&mut listed, name),
+                CardSource::AllReaders => {
+                    // An unreachable service lists no readers; opening says why.
+                    let readers =
+                        present.get_or_insert_with(|| pcsc::readers().unwrap_or_default());
+                    for reader in readers.iter().filter(|r| r.card_present) {
+                        push_reader(&mut listed, &reader.name);
+                    }
+                }
+            }
+        }
+        listed
+    }
+
+    /// Opens eID `index` of [`Cards::list`] for one step.
+    pub(crate) fn open(&self, index: usize) -> Result<Box<dyn Card>, CardError> {
+        let listed = self.list();
+        let chosen = listed.get(index).ok_or(CardError::CardRemoved)?;
+        let card: Box<dyn Card> = match &chosen.place {
+            Place::File(path) => {
+                let card = VirtualCard::open(path).map_err(|e| match e {
+                    CardFileError::Io { .. } => CardError::CardRemoved,
+                    other => CardError::BadResponse(other.to_string()),
+                })?;
+                Box::new(CardClient::new(VirtualReader::new(card)))
+            }
+            Place::Reader(name) => {
+                Box::new(CardClient::new(PcscTransport::connect(name, CARD_WAIT)?))
+            }
+        };
+        card.select()?;
+        Ok(card)
+    }
+}
+
+fn push_reader(listed: &mut Vec<Listed>, name: &str) {
+    if !listed
+        .iter()
+        .any(|l| l.place == Place::Reader(name.to_owned()))
+    {
+        listed.push(Listed {
+            label: name.to_owned(),
+            place: Place::Reader(name.to_owned()),
+        });
+    }
+}
