@@ -1,7 +1,8 @@
 //! The eID card: the PIV APDU interface (`docs/card.md`), a file-backed virtual card that
 //! implements it ([`VirtualCard`]), transports ([`Transport`], [`VirtualReader`]) and the
 //! card client ([`CardClient`]) behind the [`Card`] seam; with the `pcsc` feature, cards in
-//! real readers (`pcsc`).
+//! real readers (`pcsc`); with the `pkcs11` feature, cards that come with a PKCS#11 module
+//! (`pkcs11`: OpenSC, vendor middleware, SoftHSM2).
 //!
 //! The card is at the ground of the layers, beside the store: it knows nothing of the
 //! store, the CA or the configuration. Time and randomness come from the caller or from
@@ -22,6 +23,8 @@ mod error;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 pub mod piv;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 mod secret;
 pub mod status;
 pub mod tlv;

@@ -4,6 +4,7 @@
 
 mod attestation;
 mod bad_input;
+mod pkcs11;
 mod semantics;
 mod support;
 mod tearing;
