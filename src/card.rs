@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::time::Duration;
 
-use eid_card::pcsc::PcscTransport;
+use eid_card::pcsc::{self, PcscTransport, ReaderStatus};
 use eid_card::vpcd::{Ended, VpcdCard, VpcdError};
 use eid_card::{
     Card, CardClient, CardError, CardKind, KeySlot, LifeCycle, Pin, PinRef, TransportError,
@@ -30,6 +30,7 @@ pub async fn run(cmd: HolderCardCommand) -> Outcome {
             (Some(file), None) => show(&open(&file)?, json),
             (None, None) => Err(Failure::Usage("name a card file or a --reader".into())),
         },
+        HolderCardCommand::Readers { watch, json } => readers(watch, json).await,
         HolderCardCommand::Activate { file } => activate(&file),
         HolderCardCommand::Serve { file, vpcd } => serve(&file, &vpcd).await,
     }
@@ -282,4 +283,99 @@ async fn serve(file: &Path, addr: &str) -> Outcome {
         Ended::ReaderGone => println!("the reader went away: card {number} is out"),
     }
     Ok(())
+}
+
+/// How often `readers --watch` looks for a signal between changes.
+const WATCH_SLICE: Duration = Duration::from_millis(500);
+
+/// What `eid card readers` says about one reader (and `--watch` about one change).
+#[derive(Debug, Serialize)]
+struct ReaderView<'a> {
+    reader: &'a str,
+    /// `card` or `empty` in the list; with --watch, what happened: `card in`, `card out`,
+    /// `reader added`, `reader removed`.
+    state: &'a str,
+}
+
+fn print_reader(view: &ReaderView<'_>, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(view) {
+            println!("{line}");
+        }
+    } else {
+        println!("{}: {}", view.state, view.reader);
+    }
+}
+
+/// `eid card readers [--watch]`: the readers with their cards, then (watching) each change.
+async fn readers(watch: bool, json: bool) -> Outcome {
+    let unreachable = |e: TransportError| Failure::Refused(format!("the smart card service: {e}"));
+    let mut known = pcsc::readers().map_err(unreachable)?;
+    if known.is_empty() && !watch {
+        println!("no card reader");
+    }
+    for r in &known {
+        let state = if r.card_present { "card" } else { "empty" };
+        print_reader(
+            &ReaderView {
+                reader: &r.name,
+                state,
+            },
+            json,
+        );
+    }
+    if !watch {
+        return Ok(());
+    }
+    let mut stop = std::pin::pin!(crate::serve::shutdown_signals()?);
+    loop {
+        let seen = known.clone();
+        let waited = tokio::task::spawn_blocking(move || pcsc::wait_for_change(&seen, WATCH_SLICE));
+        let now = tokio::select! {
+            now = waited => now
+                .map_err(|e| Failure::Internal(format!("watching the readers stopped: {e}")))?
+                .map_err(unreachable)?,
+            () = &mut stop => return Ok(()),
+        };
+        for (reader, state) in changes(&known, &now) {
+            print_reader(
+                &ReaderView {
+                    reader: &reader,
+                    state,
+                },
+                json,
+            );
+        }
+        known = now;
+    }
+}
+
+/// What changed from `before` to `after`, reader by reader.
+fn changes(before: &[ReaderStatus], after: &[ReaderStatus]) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for r in after {
+        match before.iter().find(|b| b.name == r.name) {
+            None => {
+                out.push((r.name.clone(), "reader added"));
+                if r.card_present {
+                    out.push((r.name.clone(), "card in"));
+                }
+            }
+            Some(b) if b.card_present != r.card_present => {
+                let state = if r.card_present {
+                    "card in"
+                } else {
+                    "card out"
+                };
+                out.push((r.name.clone(), state));
+            }
+            Some(_) => {}
+        }
+    }
+    for b in before {
+        if !after.iter().any(|r| r.name == b.name) {
+            out.push((b.name.clone(), "reader removed"));
+        }
+    }
+    out
 }

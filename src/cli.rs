@@ -75,6 +75,12 @@ pub struct AppRunArgs {
     /// Every PC/SC reader with a card in it (after the files and named readers).
     #[arg(long)]
     pub pcsc: bool,
+    /// Every card this PKCS#11 module shows, e.g. /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so
+    /// (repeatable; listed last, as "<card number> (PKCS#11)"). Such a card has no
+    /// management key and no attestation: its organisation must accept unattested keys for
+    /// a signing certificate.
+    #[arg(long = "pkcs11", value_name = "MODULE")]
+    pub pkcs11: Vec<PathBuf>,
     /// A server the app may talk to, e.g. https://eid.example (repeatable).
     #[arg(long = "server", value_name = "URL")]
     pub servers: Vec<String>,
@@ -444,6 +450,16 @@ pub enum HolderCardCommand {
         #[arg(long, value_name = "NAME")]
         reader: Option<String>,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The PC/SC readers and whether a card is in each. With --watch, then one line each
+    /// time a card is put in or taken out or a reader comes or goes, until Ctrl-C.
+    Readers {
+        /// Keep watching for cards and readers coming and going.
+        #[arg(long)]
+        watch: bool,
+        /// Print JSON (one object per line with --watch).
         #[arg(long)]
         json: bool,
     },

@@ -505,3 +505,49 @@ fn serve_without_a_reader_says_so() {
         stderr(&out)
     );
 }
+
+/// `eid card readers` lists the readers; `--watch` says each card coming and going, through
+/// pcsc-lite's status changes.
+#[test]
+fn readers_watch_sees_a_card_come_and_go() {
+    use std::io::{BufRead, BufReader};
+
+    let data = Data::new();
+    let card = data.issue("two-pin");
+    let pcsc = PcscDaemon::start();
+    let listed = pcsc.run(EID, &["card", "readers"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert_eq!(
+        stdout(&listed),
+        "empty: Virtual PCD 00 00\nempty: Virtual PCD 00 01\n"
+    );
+
+    let mut watch = pcsc
+        .command(EID)
+        .args(["card", "readers", "--watch", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut next = || -> Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    for _ in 0..2 {
+        assert_eq!(next()["state"], "empty");
+    }
+    let served = pcsc.serve(EID, &card.file, 1);
+    let came = next();
+    assert_eq!(came["reader"], PcscDaemon::reader_name(1).as_str());
+    assert_eq!(came["state"], "card in");
+    served.kill();
+    let went = next();
+    assert_eq!(went["reader"], PcscDaemon::reader_name(1).as_str());
+    assert_eq!(went["state"], "card out");
+
+    // Ctrl-C (SIGTERM here) ends it cleanly.
+    let sent = Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert!(watch.wait().unwrap().success());
+}
