@@ -505,6 +505,36 @@ pub enum BenchCommand {
     /// server (cached GETs, or `--nonce` POSTs). Self-contained: a fresh data folder,
     /// removed afterwards.
     Ocsp(crate::bench::OcspArgs),
+    /// Whole signing-certificate fetches one at a time on a card stack (the card in this
+    /// process, or in a PC/SC reader through pcscd), each split into the card's own time
+    /// and ours. Self-contained but for the stack: `--stack pcsc` needs pcscd running
+    /// with vsmartcard's virtual reader.
+    Fetch(BenchFetchArgs),
+}
+
+/// Where `eid bench fetch` reaches the cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CardStack {
+    /// The virtual card in this process.
+    InProcess,
+    /// The virtual card served into vsmartcard's virtual reader, through pcsc-lite.
+    Pcsc,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFetchArgs {
+    /// The card stack.
+    #[arg(long, value_enum, default_value_t = CardStack::InProcess)]
+    pub stack: CardStack,
+    /// Fetches to time (one card each, one at a time).
+    #[arg(long, default_value_t = 9)]
+    pub fetches: usize,
+    /// With `--stack pcsc`: where vpcd waits for a card.
+    #[arg(long, value_name = "HOST:PORT", default_value = eid_card::vpcd::DEFAULT_VPCD)]
+    pub vpcd: String,
+    /// With `--stack pcsc`: the reader that slot is.
+    #[arg(long, value_name = "NAME", default_value = "Virtual PCD 00 00")]
+    pub reader: String,
 }
 
 #[derive(Debug, Args)]

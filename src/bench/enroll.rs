@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eid_app::FetchClient;
-use eid_card::Pin;
+use eid_card::{Card, Pin};
 use eid_config::Config;
 use eid_pki::KeyAlgorithm;
 
@@ -32,9 +32,9 @@ use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
 
 /// A card holder ready to fetch: the card, and a browser logged in to My Pages with it.
-struct Holder {
-    card: BenchCard,
-    browser: Browser,
+pub(super) struct Holder {
+    pub(super) card: BenchCard,
+    pub(super) browser: Browser,
 }
 
 pub async fn run(args: BenchEnrollArgs) -> Outcome {
@@ -85,7 +85,11 @@ pub async fn run(args: BenchEnrollArgs) -> Outcome {
 }
 
 /// Logs every card in to My Pages, `parallel` at a time, each in a browser of its own.
-async fn log_in(base: &str, cards: Vec<BenchCard>, parallel: usize) -> Outcome<Vec<Holder>> {
+pub(super) async fn log_in(
+    base: &str,
+    cards: Vec<BenchCard>,
+    parallel: usize,
+) -> Outcome<Vec<Holder>> {
     let queue = Arc::new(Mutex::new(cards));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..parallel {
@@ -189,7 +193,8 @@ async fn fetches(base: &str, holders: Vec<Holder>, duration: u64, concurrency: u
                 };
                 holder.browser.use_client(&http);
                 let start = Instant::now();
-                match fetch(&mut holder, &app).await {
+                let Holder { card, browser } = &mut holder;
+                match fetch(browser, card, &card.card, &app).await {
                     Ok(()) => latencies.push(start.elapsed().as_micros() as u64),
                     Err(e) => errors.push(format!("card {}: {e}", holder.card.number)),
                 }
@@ -219,9 +224,14 @@ async fn fetches(base: &str, holders: Vec<Holder>, duration: u64, concurrency: u
     report("enrollments", &mut latencies, &errors, elapsed)
 }
 
-/// One whole fetch with the holder's card, as in the seed procedure's steps 4–7.
-async fn fetch(holder: &mut Holder, app: &FetchClient) -> Result<(), String> {
-    let Holder { card, browser } = holder;
+/// One whole fetch with the holder's card (`reader`: the card as the eID app reaches it),
+/// as in the seed procedure's steps 4–7.
+pub(super) async fn fetch(
+    browser: &mut Browser,
+    card: &BenchCard,
+    reader: &dyn Card,
+    app: &FetchClient,
+) -> Result<(), String> {
     let start = browser
         .follow("/mypages", "start page")
         .await?
@@ -248,7 +258,7 @@ async fn fetch(holder: &mut Holder, app: &FetchClient) -> Result<(), String> {
     }
     let issued = order
         .run(
-            &card.card,
+            reader,
             &Pin::new(card.pin2.clone()),
             &Pin::new(card.pin1.clone()),
         )

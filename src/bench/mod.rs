@@ -7,6 +7,7 @@ mod issue;
 mod login;
 mod ocsp;
 mod provision;
+mod stack;
 
 pub use ocsp::OcspArgs;
 
@@ -22,6 +23,7 @@ pub async fn run(cmd: BenchCommand) -> Outcome {
         BenchCommand::Issue(args) => issue::run(args).await,
         BenchCommand::Login(args) => login::run(args).await,
         BenchCommand::Enroll(args) => enroll::run(args).await,
+        BenchCommand::Fetch(args) => stack::run(args).await,
         BenchCommand::Ocsp(args) => ocsp::run(args).await,
     }
 }

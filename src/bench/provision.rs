@@ -26,6 +26,9 @@ pub struct BenchCard {
     pub number: String,
     /// The card (an in-memory virtual two-PIN card).
     pub card: CardClient<VirtualReader>,
+    /// The reader the card is in (a clone of `card`'s transport: the card can be taken
+    /// out and put back).
+    pub reader: VirtualReader,
     /// The security code (PIN1).
     pub pin1: Zeroizing<String>,
     /// The signing code (PIN2).
@@ -91,7 +94,8 @@ async fn card(
         .await?;
     let card = VirtualCard::in_memory(CardProfile::new(&number, "610", eid_card::CardKind::TwoPin))
         .map_err(|e| Failure::Internal(format!("virtual card: {e}")))?;
-    let card = CardClient::new(VirtualReader::new(card));
+    let reader = VirtualReader::new(card);
+    let card = CardClient::new(reader.clone());
     // A `Send` generator: the personalisation awaits the store with it borrowed.
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_rng(&mut rand::rng());
     let letter = personalise(
@@ -118,6 +122,7 @@ async fn card(
     Ok(BenchCard {
         number,
         card,
+        reader,
         pin1,
         pin2,
     })

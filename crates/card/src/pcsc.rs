@@ -277,11 +277,15 @@ fn status(state: &ReaderState) -> ReaderStatus {
 }
 
 /// A PC/SC error in the transport's terms: everything that means "no card here" is a
-/// removed card.
+/// removed card, and so is a card reset under a step (its transaction ended by the reset,
+/// e.g. a card put in just before and powered up again): whatever the step had verified is
+/// gone, as after a removal, and the step must start again.
 fn failure(error: pcsc::Error) -> TransportError {
     use pcsc::Error as E;
     match error {
         E::NoSmartcard
+        | E::ResetCard
+        | E::NotTransacted
         | E::RemovedCard
         | E::UnknownReader
         | E::ReaderUnavailable
