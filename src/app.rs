@@ -1,6 +1,7 @@
-//! `eid app`: the card holder's PIN dialog on 127.0.0.1 (`crates/app`), `eid app --launch
-//! LINK` (opens an `eid://` link's launch page in the default browser) and `eid app
-//! register` (installs the URL-scheme handler).
+//! `eid app`: the card holder's PIN dialog on 127.0.0.1 (`crates/app`) over card files,
+//! PC/SC readers and PKCS#11 modules, `eid app --launch LINK` (opens an `eid://` link's
+//! launch page in the default browser) and `eid app register` (installs the URL-scheme
+//! handler).
 //!
 //! With a fixed `--port`, the running app leaves its launch base in
 //! `$XDG_RUNTIME_DIR/eid-app-<port>` (mode 0600), so a later `--launch` (a click on another
@@ -38,6 +39,11 @@ fn passed_on(run: &AppRunArgs) -> Vec<String> {
     if run.pcsc {
         out.push("--pcsc".to_owned());
     }
+    for m in &run.pkcs11 {
+        let m = std::path::absolute(m).unwrap_or_else(|_| m.clone());
+        out.push("--pkcs11".to_owned());
+        out.push(m.to_string_lossy().into_owned());
+    }
     for s in &run.servers {
         out.push("--server".to_owned());
         out.push(s.clone());
@@ -49,12 +55,29 @@ fn passed_on(run: &AppRunArgs) -> Vec<String> {
     out
 }
 
-/// The card sources in the order the holder sees them: files, named readers, every reader.
+/// The card sources in the order the holder sees them: files, named readers, every reader,
+/// the cards of PKCS#11 modules.
 fn card_sources(run: &AppRunArgs) -> Vec<CardSource> {
     let files = run.cards.iter().cloned().map(CardSource::File);
     let readers = run.readers.iter().cloned().map(CardSource::Reader);
     let all = run.pcsc.then_some(CardSource::AllReaders);
-    files.chain(readers).chain(all).collect()
+    let modules = run.pkcs11.iter().cloned().map(CardSource::Pkcs11);
+    files.chain(readers).chain(all).chain(modules).collect()
+}
+
+/// Loads every `--pkcs11` module once, so a wrong path or a module that does not start is
+/// said at start-up rather than as an empty card list later.
+fn load_modules(run: &AppRunArgs) -> Result<(), Failure> {
+    for module in &run.pkcs11 {
+        eid_card::pkcs11::Pkcs11Module::load(module).map_err(|e| match e {
+            // The module's own words, without "could not talk to the card".
+            eid_card::CardError::Transport(eid_card::TransportError::Failed(why)) => {
+                Failure::Usage(format!("--pkcs11: {why}"))
+            }
+            other => Failure::Usage(format!("--pkcs11: {other}")),
+        })?;
+    }
+    Ok(())
 }
 
 fn register(run: &AppRunArgs) -> Outcome {
@@ -94,6 +117,7 @@ async fn serve(run: AppRunArgs, launch: Option<String>) -> Outcome {
         .map(LaunchLink::parse)
         .transpose()
         .map_err(|e| Failure::Usage(format!("--launch: {e}")))?;
+    load_modules(&run)?;
     let config = Config {
         cards: card_sources(&run),
         servers: run.servers,

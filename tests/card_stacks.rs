@@ -20,6 +20,8 @@ use zeroize::Zeroizing;
 mod concurrent;
 #[path = "card_stacks/pins.rs"]
 mod pins;
+#[path = "card_stacks/pkcs11.rs"]
+mod pkcs11;
 #[path = "card_stacks/removal.rs"]
 mod removal;
 #[path = "card_stacks/seed.rs"]

@@ -54,16 +54,7 @@ impl Stack {
     /// activated on the way, as at its first use); returns the start page. The card's PIN1
     /// afterwards is in `self.card.pin1`.
     pub(super) async fn mypages_login(&mut self, browser: &mut Browser) -> Page {
-        let authorize = self.server.mypages_begin(browser).await;
-        let login = browser.get(&authorize).await;
-        let wait = self.server.legitimera(browser, &login).await;
-        let dialog = browser.get(&wait.launch_link()).await;
-        assert_eq!(dialog.status, 200, "{}", dialog.body);
-        assert!(
-            dialog.body.contains(NUMBER),
-            "the card in the reader: {}",
-            dialog.body
-        );
+        let dialog = login_dialog(&self.server, browser, NUMBER).await;
         let signed = match self.card.letter {
             Letter::TwoPin { .. } => {
                 self.app()
@@ -87,37 +78,12 @@ impl Stack {
                     .await
             }
         };
-        assert_eq!(signed.status, 200, "{}", signed.body);
-        let back = browser.get(&signed.return_url()).await;
-        assert_eq!(back.status, 303, "{}", back.body);
-        let callback = back.location();
-        assert!(callback.contains("/mypages/signin-oidc?"), "{callback}");
-        let done = browser.get(&callback).await;
-        assert_eq!(done.status, 303, "{}", done.body);
-        let start = browser.get(&format!("{}/mypages", self.server.base)).await;
-        assert_eq!(start.status, 200, "{}", start.body);
-        start
+        login_done(&self.server, browser, &signed).await
     }
 
     /// *Hämta underskriftscertifikat* on My Pages' start page: the app's fetch dialog.
     pub(super) async fn begin_fetch(&self, browser: &mut Browser, start: &Page) -> Page {
-        let csrf = form_input(start, "/mypages/fetch", "csrf");
-        let wait = browser
-            .post_form(
-                &format!("{}/mypages/fetch", self.server.base),
-                &[("csrf", &csrf), ("card", NUMBER)],
-            )
-            .await;
-        assert_eq!(wait.status, 200, "{}", wait.body);
-        browser.waiting_on(&wait);
-        let dialog = browser.get(&wait.launch_link()).await;
-        assert_eq!(dialog.status, 200, "{}", dialog.body);
-        assert!(
-            dialog.body.contains("underskriftscertifikat"),
-            "{}",
-            dialog.body
-        );
-        dialog
+        begin_fetch(&self.server, browser, start, NUMBER).await
     }
 
     /// The signing code the fetch asks for: PIN2, or PIN1 on a one-PIN card.
@@ -131,25 +97,97 @@ impl Stack {
     /// The fetch's two PIN steps in the app: the signing code (key generated on the card),
     /// then PIN1 (approval, certificate written); returns the app's last page.
     pub(super) async fn fetch(&self, browser: &mut Browser, dialog: &Page) -> Page {
-        let code = self.signing_code();
-        let approve = self
-            .app()
-            .post(browser, dialog, "enroll/key", &[("pin", &code)])
-            .await;
-        assert!(
-            approve.body.contains("Hämtningen startar"),
-            "{}",
-            approve.body
-        );
-        self.app()
-            .post(
-                browser,
-                &approve,
-                "enroll/approve",
-                &[("pin", &self.card.pin1)],
-            )
-            .await
+        fetch(
+            &self.server,
+            browser,
+            dialog,
+            &self.signing_code(),
+            &self.card.pin1,
+        )
+        .await
     }
+}
+
+// The page walk of the seed procedure, for any card the server's app holds.
+
+/// My Pages' login up to the app's dialog, which must show card `number`.
+pub(super) async fn login_dialog(server: &Server, browser: &mut Browser, number: &str) -> Page {
+    let authorize = server.mypages_begin(browser).await;
+    let login = browser.get(&authorize).await;
+    let wait = server.legitimera(browser, &login).await;
+    let dialog = browser.get(&wait.launch_link()).await;
+    assert_eq!(dialog.status, 200, "{}", dialog.body);
+    assert!(
+        dialog.body.contains(number),
+        "the card in the app: {}",
+        dialog.body
+    );
+    dialog
+}
+
+/// From the app's page after the login's signature back to My Pages' start page.
+pub(super) async fn login_done(server: &Server, browser: &mut Browser, signed: &Page) -> Page {
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    let back = browser.get(&signed.return_url()).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let callback = back.location();
+    assert!(callback.contains("/mypages/signin-oidc?"), "{callback}");
+    let done = browser.get(&callback).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let start = browser.get(&format!("{}/mypages", server.base)).await;
+    assert_eq!(start.status, 200, "{}", start.body);
+    start
+}
+
+/// *Hämta underskriftscertifikat* for card `number` on My Pages' start page: the app's
+/// fetch dialog.
+pub(super) async fn begin_fetch(
+    server: &Server,
+    browser: &mut Browser,
+    start: &Page,
+    number: &str,
+) -> Page {
+    let csrf = form_input(start, "/mypages/fetch", "csrf");
+    let wait = browser
+        .post_form(
+            &format!("{}/mypages/fetch", server.base),
+            &[("csrf", &csrf), ("card", number)],
+        )
+        .await;
+    assert_eq!(wait.status, 200, "{}", wait.body);
+    browser.waiting_on(&wait);
+    let dialog = browser.get(&wait.launch_link()).await;
+    assert_eq!(dialog.status, 200, "{}", dialog.body);
+    assert!(
+        dialog.body.contains("underskriftscertifikat"),
+        "{}",
+        dialog.body
+    );
+    dialog
+}
+
+/// The fetch's two PIN steps in the app: the signing `code` (the key), then `pin1`
+/// (approval, certificate written); returns the app's last page.
+pub(super) async fn fetch(
+    server: &Server,
+    browser: &mut Browser,
+    dialog: &Page,
+    code: &str,
+    pin1: &str,
+) -> Page {
+    let approve = server
+        .app()
+        .post(browser, dialog, "enroll/key", &[("pin", code)])
+        .await;
+    assert!(
+        approve.body.contains("Hämtningen startar"),
+        "{}",
+        approve.body
+    );
+    server
+        .app()
+        .post(browser, &approve, "enroll/approve", &[("pin", pin1)])
+        .await
 }
 
 impl Stack {
@@ -193,7 +231,7 @@ impl Stack {
 }
 
 /// `eid app …` trusting `base`.
-fn with_server(mut app: Command, base: &str) -> Command {
+pub(super) fn with_server(mut app: Command, base: &str) -> Command {
     app.args(["--server", base]);
     app
 }

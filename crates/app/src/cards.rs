@@ -1,15 +1,18 @@
-//! Where the app finds the holder's eIDs: virtual card files, and cards in PC/SC readers
-//! (a named reader, or every reader the smart card service has). The list is read afresh
-//! each time it is shown or used, so a card put in or taken out is seen at the next page.
+//! Where the app finds the holder's eIDs: virtual card files, cards in PC/SC readers (a
+//! named reader, or every reader the smart card service has) and the cards a PKCS#11 module
+//! shows. The list is read afresh each time it is shown or used, so a card put in or taken
+//! out is seen at the next page.
 //!
 //! Every use opens the card anew and the returned [`Card`] lives for one step: a virtual
 //! card is read from its file (a missing file is a removed card), a card in a reader is
-//! held in a PC/SC transaction until the step ends (`eid_card::pcsc`).
+//! held in a PC/SC transaction until the step ends (`eid_card::pcsc`), a PKCS#11 card gets
+//! fresh sessions and is logged out when the step drops it (`eid_card::pkcs11`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use eid_card::pcsc::{self, PcscTransport};
+use eid_card::pkcs11::Pkcs11Module;
 use eid_card::{Card, CardClient, CardError, CardFileError, VirtualCard, VirtualReader};
 
 /// How long a step waits for another program's step on the same card to end before it is
@@ -25,6 +28,8 @@ pub enum CardSource {
     Reader(String),
     /// Every PC/SC reader that has a card in it.
     AllReaders,
+    /// Every card this PKCS#11 module shows (its file, e.g. OpenSC's `opensc-pkcs11.so`).
+    Pkcs11(PathBuf),
 }
 
 impl From<PathBuf> for CardSource {
@@ -45,6 +50,10 @@ pub(crate) struct Listed {
 enum Place {
     File(PathBuf),
     Reader(String),
+    Pkcs11 {
+        module: PathBuf,
+        card_number: String,
+    },
 }
 
 /// The sources the app was started with.
@@ -84,6 +93,20 @@ impl Cards {
                         push_reader(&mut listed, &reader.name);
                     }
                 }
+                CardSource::Pkcs11(module) => {
+                    // A module that does not load lists no cards (`eid app` checks it at
+                    // start-up, so this is a module that failed since).
+                    let cards = Pkcs11Module::load(module).and_then(|m| m.cards());
+                    for card in cards.unwrap_or_default() {
+                        listed.push(Listed {
+                            label: format!("{} (PKCS#11)", card.card_number),
+                            place: Place::Pkcs11 {
+                                module: module.clone(),
+                                card_number: card.card_number,
+                            },
+                        });
+                    }
+                }
             }
         }
         listed
@@ -104,6 +127,10 @@ impl Cards {
             Place::Reader(name) => {
                 Box::new(CardClient::new(PcscTransport::connect(name, CARD_WAIT)?))
             }
+            Place::Pkcs11 {
+                module,
+                card_number,
+            } => Box::new(Pkcs11Module::load(module)?.open(Some(card_number))?),
         };
         card.select()?;
         Ok(card)

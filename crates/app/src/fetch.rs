@@ -10,12 +10,20 @@
 //!    management key, whose challenge–response the server answers through the app. Then
 //!    the card's attestation of the key (F9) and the certificate request, signed on the card
 //!    by the new key right after the signing code.
+//!
+//!    A card without a management key (a PKCS#11 token: `management_challenge` is
+//!    [`CardError::Unsupported`]) skips the challenge–response here and in step 3; its key
+//!    is generated under the signing code instead, verified first. Such a card has no
+//!    attestation either: the request goes without one, and the card holder's organisation
+//!    decides whether it accepts an unattested key (else the server refuses with
+//!    `attestationRequired`).
 //! 2. [`approve`] (step 6a, PIN1): the authentication key signs the to-be-signed structure
 //!    binding the order, the new key, the card and its authentication certificate; the
 //!    completion carries the request and the attestation; the server answers the signing
 //!    certificate (issued now, or the one the key already has).
 //! 3. [`deliver`]: the certificate goes into the card's 9C certificate object (again under
-//!    the relayed management key), is read back, and the delivery is confirmed.
+//!    the relayed management key, if the card has one), is read back, and the delivery is
+//!    confirmed.
 //!
 //! PINs go to the card only. The card is read through the [`Card`] seam, so tests can pull
 //! it out at any command.
@@ -137,15 +145,21 @@ fn checked_card(card: &dyn Card, order: &AppOrder) -> Result<CardKind, FetchErro
 }
 
 /// Authenticates the card's management key through the server (one challenge, one
-/// response).
-async fn management(link: Link<'_>, card: &dyn Card) -> Result<(), FetchError> {
-    let challenge = card.management_challenge()?;
+/// response). A card without one (a PKCS#11 token: its user PIN authorises key generation
+/// instead) answers the challenge `Unsupported`: nothing is asked of the server and the
+/// answer is `false`.
+async fn management(link: Link<'_>, card: &dyn Card) -> Result<bool, FetchError> {
+    let challenge = match card.management_challenge() {
+        Ok(challenge) => challenge,
+        Err(CardError::Unsupported(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
     let response = link
         .remote
         .management(link.server, link.app_token, &challenge)
         .await?;
     card.management_respond(&response)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Step 1: the key in 9C (used again or generated), its attestation and its certificate
@@ -166,20 +180,27 @@ pub(crate) async fn prepare_key(
             certificate_key(der).is_some_and(|k| same_key(&k, &key.public_key_spki))
         })
     });
+    let pin = kind.pin_for(KeySlot::Signing).unwrap_or(PinRef::Pin2);
     let (public_key, generated) = match reusable {
         Some(key) => (key.public_key_spki, false),
         None => {
-            management(link, card).await?;
+            if !management(link, card).await? {
+                // No management key: the token generates under its user login, the signing
+                // code's.
+                card.verify(pin, signing_code)?;
+            }
             (card.generate_key(KeySlot::Signing)?, true)
         }
     };
+    // A card that cannot attest (a PKCS#11 token) sends none: the organisation's policy
+    // decides whether such a key is certified.
     let attestation = match card.attest(KeySlot::Signing) {
         Ok(der) => Some(der),
         Err(CardError::NotFound | CardError::Unsupported(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    let pin = kind.pin_for(KeySlot::Signing).unwrap_or(PinRef::Pin2);
-    // The signing key needs its PIN verified by the command just before the signature.
+    // The signing key needs its PIN verified by the command just before the signature
+    // (verified again on a token: its grant is for one signature, and generation used it).
     card.verify(pin, signing_code)?;
     let request = certificate_request(card, KeySlot::Signing, &number, &public_key)?;
     Ok(PreparedKey {
@@ -260,6 +281,7 @@ pub(crate) async fn deliver(
         return Err(FetchError::NotForThisKey);
     }
     if card.read_certificate(KeySlot::Signing)?.as_deref() != Some(issued.der.as_slice()) {
+        // A card without a management key writes what its session allows.
         management(link, card).await?;
         card.write_certificate(KeySlot::Signing, Some(&issued.der))?;
         if card.read_certificate(KeySlot::Signing)?.as_deref() != Some(issued.der.as_slice()) {

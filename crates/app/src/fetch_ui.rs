@@ -46,6 +46,7 @@ enum Say {
     Refused(String),
     RefusedFor(&'static str),
     NotForKey,
+    CardCannot,
 }
 
 impl Say {
@@ -87,6 +88,12 @@ impl Say {
                 t(l, "Inget certifikat utfärdades:", "No certificate was issued:"),
                 reason_text(reason, l)
             ),
+            Self::CardCannot => t(
+                l,
+                "Det här kortet kan inte ta emot ett underskriftscertifikat: kortet eller dess programvara saknar en funktion som behövs. Avbryt och kontakta din ID-administratör.",
+                "This card cannot take a signing certificate: the card or its software lacks a function that is needed. Cancel and contact your ID administrator.",
+            )
+            .into(),
             Self::NotForKey => t(
                 l,
                 "Certifikatet från servern gäller inte nyckeln på kortet och skrevs inte. Börja om från Mina sidor.",
@@ -416,6 +423,11 @@ async fn failed(state: &Inner, id: &str, launch: &Launch, step: Step, e: FetchEr
             ended(state, id, l, Say::Notice(Notice::NotActivated))
         }
         FetchError::NotForThisKey => ended(state, id, l, Say::NotForKey),
+        // Trying again will not help (e.g. a PKCS#11 module that lets no user generate
+        // keys); the dialog stays, so the holder's cancel reaches the server.
+        FetchError::Card(CardError::Unsupported(_)) => {
+            show(state, id, launch, step, Some(Say::CardCannot))
+        }
         FetchError::Server(RemoteError::Refused {
             code,
             details,

@@ -13,7 +13,8 @@
 //! An `enrollSign` order (fetch a signing certificate, seed procedure steps 5–7) has its own
 //! dialog (`fetch_ui.rs`) over the steps of `fetch.rs`: `enroll/key` (the signing code: PIN2,
 //! or PIN1 on a one-PIN card; the key in 9C, generated under the management key whose
-//! challenge the server answers, its attestation and certificate request), `enroll/approve`
+//! challenge the server answers — or, on a PKCS#11 token, which has none, under the signing
+//! code — its attestation if the card gives one, and certificate request), `enroll/approve`
 //! (*Hämtningen startar*, PIN1, the approval, the certificate from the server, written to the
 //! card) and `enroll/deliver` (the write again, after the card was taken out).
 //! [`SigningFetch`] runs the same steps for callers that hold the card themselves.
@@ -33,6 +34,9 @@
 //! The app talks only to the servers it was given, and an order whose server origin is not
 //! the server it was fetched from is refused. PINs go to the card and nowhere else: they are
 //! held in zeroizing buffers, never logged, never sent to a server.
+//!
+//! Where the cards are (virtual card files, PC/SC readers, PKCS#11 modules) is
+//! [`CardSource`]; each step opens its card afresh (`cards.rs`).
 //!
 //! This crate links no server code: only `eid-protocol`, `eid-card`, `eid-clock` and HTTP.
 

@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use eid_card::{CardClient, CardProfile, VirtualCard, VirtualReader};
 use eid_pki::{
-    CaNames, CardMasterKey, CertificateAuthority, FileSigner, KeyAlgorithm, ProfileSettings,
+    CaNames, CardMasterKey, CertificateAuthority, Csr, FileSigner, IssueRequest, KeyAlgorithm,
+    Profile, ProfileSettings, issue,
 };
 use eid_ra::{Personalisation, personalise};
 use eid_store::{
-    AuditEvent, CardKind, Durability, Organisation, Person, SigningPolicy, SqliteStore, Store,
+    AuditEvent, CardKind, CardState, Durability, Organisation, Person, SigningPolicy, SqliteStore,
+    Store,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -146,6 +148,51 @@ impl Pki {
         let client = CardClient::new(VirtualReader::new(card));
         let letter = self.personalise(&client, holder, number, kind).await;
         CardFile::new(number, path, letter)
+    }
+
+    /// Records card `number` of `holder`, active, whose keys live on a token this fixture
+    /// cannot reach (a PKCS#11 token in another process), and issues its authentication
+    /// certificate for the key in `csr` (DER, signed by that key). A software token, so the
+    /// certificate carries the virtual-card policy. Returns the certificate, DER, for the
+    /// caller to write to the token.
+    pub async fn token_card(
+        &self,
+        holder: &str,
+        number: &str,
+        kind: CardKind,
+        csr: &[u8],
+    ) -> Vec<u8> {
+        let record = eid_store::Card {
+            card_number: number.into(),
+            product_number: product(kind).into(),
+            kind,
+            state: CardState::Active,
+            holder: holder.into(),
+            created_at: self.now,
+        };
+        self.store
+            .add_card(&record, &self.event("card.issue"))
+            .await
+            .unwrap();
+        let request = IssueRequest {
+            hsa_id: holder.into(),
+            card_number: number.into(),
+            profile: Profile::Authentication,
+            csr: Csr::from_der(csr).unwrap(),
+            virtual_card: true,
+        };
+        issue(
+            &self.ca,
+            &*self.store,
+            &request,
+            "admin:test",
+            self.now - Duration::minutes(5),
+            &mut rand::rng(),
+        )
+        .await
+        .unwrap()
+        .record
+        .der
     }
 
     async fn personalise(
