@@ -311,7 +311,13 @@ fn one_pin_card_with_signing_key(data: &Data) -> (Issued, String, PathBuf) {
         .unwrap();
     let out = activate.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    let cert_file = put_signing_key(data, &card);
+    (card, pin1, cert_file)
+}
 
+/// Generates a 9C key on `card` (its file) under its management key and writes a
+/// certificate for it; returns the certificate's file.
+fn put_signing_key(data: &Data, card: &Issued) -> PathBuf {
     let master = eid_pki::CardMasterKey::load(&data.data.join("ca/card-master.key")).unwrap();
     let client = CardClient::new(VirtualReader::new(VirtualCard::open(&card.file).unwrap()));
     client.select().unwrap();
@@ -340,7 +346,7 @@ fn one_pin_card_with_signing_key(data: &Data) -> (Issued, String, PathBuf) {
         .unwrap();
     let cert_file = data.path("signing.der");
     std::fs::write(&cert_file, cert.der()).unwrap();
-    (card, pin1, cert_file)
+    cert_file
 }
 
 #[test]
@@ -552,4 +558,41 @@ fn readers_watch_sees_a_card_come_and_go() {
         .unwrap();
     assert!(sent.success());
     assert!(watch.wait().unwrap().success());
+}
+
+/// Stock OpenSC knows one PIV PIN, the application PIN (`80`, our PIN1). A two-PIN card's
+/// signing key wants PIN2 (`88`) right before each signature, which OpenSC cannot send: it
+/// shows the key and its certificate, but cannot sign with it, whichever code is typed (and
+/// PIN2 typed into its prompt is checked as PIN1, costing a PIN1 try). docs/card.md.
+#[test]
+fn a_two_pin_cards_signing_key_is_shown_but_not_usable_through_stock_opensc() {
+    let data = Data::new();
+    let card = data.issue("two-pin");
+    let _cert = put_signing_key(&data, &card);
+    let (pin1, pin2) = (card.code("pin1"), card.code("pin2"));
+    let pcsc = PcscDaemon::start();
+    let _served = pcsc.serve(EID, &card.file, 0);
+
+    let objects = pkcs11_ok(&pcsc, &["-O"]);
+    assert!(objects.contains("ID:         02"), "{objects}");
+    let message = data.path("contract");
+    std::fs::write(&message, b"I agree to the terms").unwrap();
+    for code in [&pin1, &pin2] {
+        let (out, _) = sign(&pcsc, data.dir.path(), "02", code, &message);
+        assert!(!out.status.success(), "signed through OpenSC with {code}");
+    }
+    let show: Value = serde_json::from_str(&stdout(
+        &Command::new(EID)
+            .args(["card", "show", text(&card.file), "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(show["tries_left"][0]["code"], "PIN1", "{show}");
+    assert_eq!(
+        show["tries_left"][0]["left"], 2,
+        "PIN2 checked as PIN1: {show}"
+    );
+    assert_eq!(show["tries_left"][1]["code"], "PIN2", "{show}");
+    assert_eq!(show["tries_left"][1]["left"], 3, "PIN2 untouched: {show}");
 }
