@@ -16,6 +16,8 @@ use eid_testkit::pcsc::{OPENSC_PKCS11, PcscDaemon};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+#[path = "card_stacks/choose.rs"]
+mod choose;
 #[path = "card_stacks/concurrent.rs"]
 mod concurrent;
 #[path = "card_stacks/pins.rs"]
