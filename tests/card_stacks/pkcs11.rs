@@ -7,87 +7,23 @@
 //! Such a card has no management key and no attestation: the fetch is refused while the
 //! organisation demands attestation, and goes through once it accepts unattested keys.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use aws_lc_rs::digest;
 use eid_clock::{Clock as _, SystemClock};
 use eid_store::{CertKind, Store as _};
+use eid_testkit::softhsm::{MODULE, SoftHsm, text};
 use eid_testkit::{ANNA, CardKind, ORG, Pki, Server, SigningPolicy, TestApp};
 use rcgen::{CertificateParams, DistinguishedName, DnType, PublicKeyData, SigningKey};
-use tempfile::TempDir;
 
 use super::EID;
 use super::stack::{begin_fetch, fetch, login_dialog, login_done, with_server};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const NUMBER: &str = "9752000077";
 const PIN1: &str = "135790";
 const PIN2: &str = "246802";
 /// The PUK: both tokens' SO PIN.
 const PUK: &str = "13572468";
-
-/// A SoftHSM2 configuration and token folder of this test only.
-struct SoftHsm {
-    dir: TempDir,
-}
-
-impl SoftHsm {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("tokens")).unwrap();
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}/tokens/\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        SoftHsm { dir }
-    }
-
-    fn conf(&self) -> PathBuf {
-        self.dir.path().join("softhsm2.conf")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `program` with this configuration.
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command.env("SOFTHSM2_CONF", self.conf());
-        command
-    }
-
-    /// Runs `program` with this configuration; it must succeed.
-    fn run(&self, program: &str, args: &[&str]) -> Output {
-        let output = self.command(program).args(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{program} {args:?}: {}",
-            text(&output)
-        );
-        output
-    }
-
-    /// `pkcs11-tool` on the token `label`; it must succeed.
-    fn tool(&self, label: &str, args: &[&str]) -> Output {
-        let mut all = vec!["--module", MODULE, "--token-label", label];
-        all.extend_from_slice(args);
-        self.run("pkcs11-tool", &all)
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn token(pin: &str) -> String {
     format!("{NUMBER} ({pin})")

@@ -28,6 +28,7 @@ pub mod pcsc;
 mod pki;
 mod rp;
 mod server;
+pub mod softhsm;
 
 pub use app::TestApp;
 pub use browser::{Browser, Page, between, encode, query};

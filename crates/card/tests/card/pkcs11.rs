@@ -5,7 +5,7 @@
 //! SoftHSM reads `SOFTHSM2_CONF` from the environment of the process that loads it, and the
 //! workspace forbids the unsafe `set_var`, so each test body runs in a child process of this
 //! test binary with a configuration of its own: the outer test makes the tokens with
-//! `softhsm2-util`, runs the ignored inner test with [`SoftHsm::run`], then checks from
+//! `softhsm2-util`, runs the ignored inner test with `run_child`, then checks from
 //! outside.
 
 use std::path::{Path, PathBuf};
@@ -18,100 +18,37 @@ use eid_card::{
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SubjectPublicKeyInfo,
 };
-use tempfile::TempDir;
 
+use crate::softhsm::{MODULE, SoftHsm, text};
 use crate::support::*;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Set in the child's environment: the inner tests do nothing without it.
 const CHILD: &str = "EID_CARD_TEST_PKCS11_CHILD";
 const TWO_PIN: &str = "9752269000123456";
 const ONE_PIN: &str = "9752269000654321";
 const SO_PIN: &str = "12348765";
 
-/// A SoftHSM2 configuration and token folder of one test.
-struct SoftHsm {
-    dir: TempDir,
+/// The usual tokens: a two-PIN card and a one-PIN card.
+fn with_cards() -> SoftHsm {
+    let hsm = SoftHsm::new();
+    hsm.init_token(&format!("{TWO_PIN} (PIN1)"), SO_PIN, PIN1);
+    hsm.init_token(&format!("{TWO_PIN} (PIN2)"), SO_PIN, PIN2);
+    hsm.init_token(ONE_PIN, SO_PIN, PIN1);
+    hsm
 }
 
-impl SoftHsm {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("tokens")).unwrap();
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}/tokens/\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.path().display()
-            ),
-        )
+/// Runs the ignored test `inner` (its path in this binary) in a child process with `hsm`'s
+/// configuration; fails with the child's output if it fails.
+fn run_child(hsm: &SoftHsm, inner: &str) {
+    let output = hsm
+        .command(std::env::current_exe().unwrap().to_str().unwrap())
+        .args([inner, "--exact", "--ignored", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
         .unwrap();
-        SoftHsm { dir }
-    }
-
-    fn conf(&self) -> PathBuf {
-        self.dir.path().join("softhsm2.conf")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command.env("SOFTHSM2_CONF", self.conf());
-        command
-    }
-
-    fn init_token(&self, label: &str, so_pin: &str, pin: &str) {
-        let output = self
-            .command("softhsm2-util")
-            .args(["--init-token", "--free", "--label", label])
-            .args(["--so-pin", so_pin, "--pin", pin])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "softhsm2-util: {}", text(&output));
-    }
-
-    /// The usual tokens: a two-PIN card and a one-PIN card.
-    fn with_cards() -> Self {
-        let hsm = SoftHsm::new();
-        hsm.init_token(&format!("{TWO_PIN} (PIN1)"), SO_PIN, PIN1);
-        hsm.init_token(&format!("{TWO_PIN} (PIN2)"), SO_PIN, PIN2);
-        hsm.init_token(ONE_PIN, SO_PIN, PIN1);
-        hsm
-    }
-
-    /// Runs the ignored test `inner` (its path in this binary) in a child process with this
-    /// configuration; fails with the child's output if it fails.
-    fn run(&self, inner: &str) {
-        let output = self
-            .command(std::env::current_exe().unwrap().to_str().unwrap())
-            .args([inner, "--exact", "--ignored", "--nocapture"])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let out = text(&output);
-        assert!(output.status.success(), "{inner} failed:\n{out}");
-        assert!(out.contains("1 passed"), "{inner} did not run:\n{out}");
-    }
-
-    /// OpenSC's pkcs11-tool on SoftHSM with this configuration.
-    fn pkcs11_tool(&self, token: &str, args: &[&str]) -> Output {
-        self.command("pkcs11-tool")
-            .args(["--module", MODULE, "--token-label", token])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    let out = text(&output);
+    assert!(output.status.success(), "{inner} failed:\n{out}");
+    assert!(out.contains("1 passed"), "{inner} did not run:\n{out}");
 }
 
 /// In the child: the folder of the test's configuration (for files the outer test checks).
@@ -133,7 +70,7 @@ fn openssl(args: &[&str]) -> Output {
 
 #[test]
 fn tokens_are_found_as_cards_of_their_kind_and_pins_are_checked() {
-    SoftHsm::with_cards().run("pkcs11::inner_cards_and_pins");
+    run_child(&with_cards(), "pkcs11::inner_cards_and_pins");
 }
 
 #[test]
@@ -232,8 +169,8 @@ fn inner_cards_and_pins() {
 
 #[test]
 fn the_signing_key_is_made_certified_and_used_on_the_token() {
-    let hsm = SoftHsm::with_cards();
-    hsm.run("pkcs11::inner_signing_key");
+    let hsm = with_cards();
+    run_child(&hsm, "pkcs11::inner_signing_key");
     let token = format!("{TWO_PIN} (PIN2)");
 
     // The request the token signed: OpenSSL accepts it.
@@ -471,7 +408,7 @@ fn inner_signing_key() {
 
 #[test]
 fn pins_change_and_unblock_with_the_so_pin() {
-    SoftHsm::with_cards().run("pkcs11::inner_change_and_unblock");
+    run_child(&with_cards(), "pkcs11::inner_change_and_unblock");
 }
 
 #[test]
@@ -551,7 +488,7 @@ fn inner_change_and_unblock() {
 
 #[test]
 fn always_authenticate_is_detected() {
-    SoftHsm::with_cards().run("pkcs11::inner_always_authenticate");
+    run_child(&with_cards(), "pkcs11::inner_always_authenticate");
 }
 
 #[test]
