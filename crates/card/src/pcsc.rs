@@ -189,9 +189,9 @@ fn hold(
     };
     // A card another program reset after we connected answers "reset" once: reconnect
     // (nothing is lost: the step has not begun) and begin again.
-    for _ in 0..3 {
+    for attempt in 0..3 {
         match serve(&mut card, ready, inbox) {
-            Err(pcsc::Error::ResetCard) => {
+            Err(pcsc::Error::ResetCard) if attempt < 2 => {
                 if let Err(e) =
                     card.reconnect(ShareMode::Shared, Protocols::ANY, Disposition::LeaveCard)
                 {
