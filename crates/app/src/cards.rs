@@ -125,7 +125,10 @@ impl Cards {
                 Box::new(CardClient::new(VirtualReader::new(card)))
             }
             Place::Reader(name) => {
-                Box::new(CardClient::new(PcscTransport::connect(name, CARD_WAIT)?))
+                // Up to `CARD_WAIT` for a busy card: the runtime's other tasks move off this
+                // thread meanwhile.
+                let transport = blocking(|| PcscTransport::connect(name, CARD_WAIT))?;
+                Box::new(CardClient::new(transport))
             }
             Place::Pkcs11 {
                 module,
@@ -146,5 +149,17 @@ fn push_reader(listed: &mut Vec<Listed>, name: &str) {
             label: name.to_owned(),
             place: Place::Reader(name.to_owned()),
         });
+    }
+}
+
+/// Runs `f`, which may block for a while, so that it does not hold up the app's other tasks:
+/// in a multi-threaded runtime (`eid app`) through `block_in_place`; elsewhere (a test's
+/// single-threaded runtime) as it is.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
