@@ -326,6 +326,20 @@ pub enum CardCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Enrol a plain PIV card (a YubiKey) the holder already has, in a PC/SC reader: the
+    /// platform sets the card's management key (diversified per card), generates the
+    /// authentication key (9A) and writes its certificate; recorded as product 790, one PIN,
+    /// active. The card must still have the PIV default management key, and a PIN and PUK
+    /// of the holder's own. The holder's PIN is read from the terminal without echo, or
+    /// one line of standard input.
+    Enroll {
+        /// The reader, by its name as `eid card readers` shows it.
+        #[arg(long)]
+        reader: String,
+        /// HSA-id of the holder.
+        #[arg(long)]
+        holder: String,
+    },
     /// Record a card that was personalised elsewhere (its keys already on it).
     Register {
         /// Card number.

@@ -22,6 +22,8 @@ mod choose;
 mod concurrent;
 #[path = "card_stacks/pins.rs"]
 mod pins;
+#[path = "card_stacks/piv.rs"]
+mod piv;
 #[path = "card_stacks/pkcs11.rs"]
 mod pkcs11;
 #[path = "card_stacks/removal.rs"]

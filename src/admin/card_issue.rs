@@ -131,6 +131,7 @@ pub(crate) async fn issue_virtual(
         },
         pin_tries: tries.pin,
         puk_tries: tries.puk,
+        piv_only: false,
     };
     let partial = file.with_extension("card.partial");
     let blank = VirtualCard::create(&partial, profile)

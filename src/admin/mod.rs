@@ -1,5 +1,6 @@
 //! `eid admin …`: the ID administrator's commands.
 
+mod card_enroll;
 pub(crate) mod card_issue;
 mod card_revoke;
 mod card_unblock;

@@ -265,6 +265,9 @@ pub async fn card(common: &Common, cmd: CardCommand) -> Outcome {
                 &format!("registered card {} of {}", card.card_number, card.holder),
             )
         }
+        CardCommand::Enroll { reader, holder } => {
+            super::card_enroll::run(common, &config, &reader, &holder).await
+        }
         CardCommand::Unblock { file } => super::card_unblock::run(common, &config, &file).await,
         CardCommand::Revoke { card, reason } => {
             super::card_revoke::run(common, &config, &card, reason).await

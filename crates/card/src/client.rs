@@ -129,9 +129,9 @@ impl<T: Transport> Session<'_, T> {
     }
 
     fn info(&mut self) -> Result<CardInfo, CardError> {
-        let content = self
-            .get_object(tag::CARD_INFO)?
-            .ok_or(CardError::NotFound)?;
+        let Some(content) = self.get_object(tag::CARD_INFO)? else {
+            return self.plain_piv_info();
+        };
         let items = tlv::parse_all(&content).map_err(|_| bad("card info is not TLV"))?;
         let text = |t| {
             tlv::find(&items, t)
@@ -155,6 +155,45 @@ impl<T: Transport> Session<'_, T> {
             card_number: text(0x01)?,
             product_number: text(0x02)?,
             kind,
+            life_cycle,
+        })
+    }
+
+    /// What a plain PIV card (a YubiKey) says of itself, in the platform's terms: its serial
+    /// number is the card number, it is the enrolled-PIV product (one PIN), blank while its
+    /// management key is the PIV default and active once the platform set its own.
+    fn plain_piv_info(&mut self) -> Result<CardInfo, CardError> {
+        let (body, sw) = self.exchange(ins::GET_SERIAL, 0, 0, &[])?;
+        let serial = match <[u8; 4]>::try_from(body.as_slice()) {
+            Ok(bytes) if sw == Sw::OK => u32::from_be_bytes(bytes),
+            _ => {
+                return Err(CardError::Unsupported(
+                    "identify itself: it has neither the eID card-info object nor a serial number",
+                ));
+            }
+        };
+        let management = match self.exchange(ins::METADATA, 0, piv::REF_MANAGEMENT, &[])? {
+            (body, Sw::OK) => body,
+            _ => {
+                return Err(CardError::Unsupported(
+                    "tell whether its management key is the default: it answers no metadata (a YubiKey does from firmware 5.3)",
+                ));
+            }
+        };
+        let items = tlv::parse_all(&management).map_err(|_| bad("metadata is not TLV"))?;
+        let life_cycle = match tlv::find(&items, 0x05) {
+            Some([0x01]) => LifeCycle::Blank,
+            Some([0x00]) => LifeCycle::Active,
+            _ => {
+                return Err(bad(
+                    "the management key's metadata does not say if it is the default",
+                ));
+            }
+        };
+        Ok(CardInfo {
+            card_number: serial.to_string(),
+            product_number: piv::ENROLLED_PIV_PRODUCT.to_owned(),
+            kind: CardKind::OnePin,
             life_cycle,
         })
     }

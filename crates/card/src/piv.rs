@@ -36,7 +36,14 @@ pub mod ins {
     pub const METADATA: u8 = 0xF7;
     /// SET MANAGEMENT KEY (vendor, as YubiKey).
     pub const SET_MANAGEMENT_KEY: u8 = 0xFF;
+    /// GET SERIAL (vendor, as YubiKey): the serial number, 4 bytes big-endian. Answered
+    /// by plain PIV cards (YubiKeys) only; the eID card has its card-info object instead.
+    pub const GET_SERIAL: u8 = 0xF8;
 }
+
+/// The product number the platform gives a plain PIV card (a YubiKey) enrolled into it:
+/// a 7XX product, so one PIN (`docs/card-stacks.md`, "Real PIV cards").
+pub const ENROLLED_PIV_PRODUCT: &str = "790";
 
 /// CLA of the last (or only) command of a chain.
 pub const CLA: u8 = 0x00;

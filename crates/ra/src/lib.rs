@@ -9,5 +9,5 @@
 mod personalise;
 mod unblock;
 
-pub use personalise::{Personalisation, PersonaliseError, PinLetter, personalise};
+pub use personalise::{Personalisation, PersonaliseError, PinLetter, enrol, personalise};
 pub use unblock::{UnblockError, unblock_one_pin};

@@ -1,6 +1,11 @@
 //! Personalisation of a blank card (docs/card.md, "Life cycle"): management key, attestation
 //! and authentication keys generated on the card, their certificates from the CA, and the
 //! PINs: a PIN letter for a two-PIN card, a transport code for a one-PIN card.
+//!
+//! And its sibling for a plain PIV card (a YubiKey) the holder already has, [`enrol`]
+//! (docs/card-stacks.md, "Real PIV cards"): the same management key and authentication
+//! key and certificate, but no attestation key (a YubiKey's F9 is the factory's) and no
+//! PINs set (the holder has chosen theirs), so the card is active at once.
 
 use std::fmt;
 
@@ -9,7 +14,9 @@ use eid_pki::{
     CardMasterKey, CertificateAuthority, Csr, IssueError, IssueRequest, Profile, issue,
     issue_attestation,
 };
-use eid_store::{AuditEvent, CardKind, CardState, CertStatus, RevocationReason, Store, StoreError};
+use eid_store::{
+    AuditEvent, CardKind, CardState, CertStatus, Person, RevocationReason, Store, StoreError,
+};
 use rand::{CryptoRng, RngExt};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -93,15 +100,7 @@ pub async fn personalise<R: CryptoRng + ?Sized>(
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Result<PinLetter, PersonaliseError> {
-    let holder = store.person(p.holder).await?.ok_or_else(|| {
-        PersonaliseError::Holder(format!("no person with HSA-id {} exists", p.holder))
-    })?;
-    if !holder.active {
-        return Err(PersonaliseError::Holder(format!(
-            "{} has left the organisation: no card is issued",
-            p.holder
-        )));
-    }
+    let holder = active_holder(store, p.holder).await?;
     card.select()?;
     let info = card.info()?;
     let kind_matches = matches!(
@@ -121,10 +120,7 @@ pub async fn personalise<R: CryptoRng + ?Sized>(
     }
 
     // The card's own key first: nothing below works without it.
-    let management = ManagementKey::from_bytes(*master.management_key(p.card_number));
-    card.authenticate_management(&ManagementKey::blank_card())?;
-    card.set_management_key(&management)?;
-    card.authenticate_management(&management)?;
+    take_over(card, master, p.card_number)?;
     let attestation_key = card.generate_key(KeySlot::Attestation)?;
     let authentication_key = card.generate_key(KeySlot::Authentication)?;
 
@@ -192,32 +188,19 @@ async fn finish<R: CryptoRng + ?Sized>(
         PinRef::Pin1,
         &Pin::new(Zeroizing::new(BLANK_PIN.to_owned())),
     )?;
-    let request = eid_card::certificate_request(
+    authentication_certificate(
         card,
-        KeySlot::Authentication,
-        p.card_number,
-        authentication_key,
-    )?;
-    card.reset_verified(PinRef::Pin1)?;
-    let csr = Csr::from_der(&request).map_err(|e| {
-        PersonaliseError::WrongCard(format!("the card's certificate request is not valid: {e}"))
-    })?;
-    let issued = issue(
         ca,
         store,
-        &IssueRequest {
-            hsa_id: p.holder.to_owned(),
-            card_number: p.card_number.to_owned(),
-            profile: Profile::Authentication,
-            csr,
-            virtual_card: p.virtual_card,
-        },
+        p.holder,
+        p.card_number,
+        authentication_key,
+        p.virtual_card,
         actor,
         now,
         rng,
     )
     .await?;
-    card.write_certificate(KeySlot::Authentication, Some(&issued.record.der))?;
 
     let blank_pin = Pin::new(Zeroizing::new(BLANK_PIN.to_owned()));
     let blank_puk = Pin::new(Zeroizing::new(BLANK_PUK.to_owned()));
@@ -250,6 +233,181 @@ async fn finish<R: CryptoRng + ?Sized>(
     };
     card.select()?; // Ends the management-key session.
     Ok(letter)
+}
+
+/// The holder, who must exist and be active.
+async fn active_holder(store: &dyn Store, hsa_id: &str) -> Result<Person, PersonaliseError> {
+    let holder = store.person(hsa_id).await?.ok_or_else(|| {
+        PersonaliseError::Holder(format!("no person with HSA-id {hsa_id} exists"))
+    })?;
+    if !holder.active {
+        return Err(PersonaliseError::Holder(format!(
+            "{hsa_id} has left the organisation: no card is issued"
+        )));
+    }
+    Ok(holder)
+}
+
+/// Replaces the blank card's (PIV default) management key with the card's own, diversified
+/// from the master key, and authenticates with it for the steps that follow.
+fn take_over(
+    card: &dyn Card,
+    master: &CardMasterKey,
+    card_number: &str,
+) -> Result<(), PersonaliseError> {
+    let management = ManagementKey::from_bytes(*master.management_key(card_number));
+    card.authenticate_management(&ManagementKey::blank_card())?;
+    card.set_management_key(&management)?;
+    card.authenticate_management(&management)?;
+    Ok(())
+}
+
+/// The authentication certificate for the key in 9A: the card signs the request (PIN1 must
+/// be verified; it is reset afterwards), the CA issues, the certificate goes on the card.
+#[allow(clippy::too_many_arguments)] // Every input is an engine input: no ambient state.
+async fn authentication_certificate<R: CryptoRng + ?Sized>(
+    card: &dyn Card,
+    ca: &CertificateAuthority,
+    store: &dyn Store,
+    holder: &str,
+    card_number: &str,
+    authentication_key: &[u8],
+    virtual_card: bool,
+    actor: &str,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<(), PersonaliseError> {
+    let request = eid_card::certificate_request(
+        card,
+        KeySlot::Authentication,
+        card_number,
+        authentication_key,
+    )?;
+    card.reset_verified(PinRef::Pin1)?;
+    let csr = Csr::from_der(&request).map_err(|e| {
+        PersonaliseError::WrongCard(format!("the card's certificate request is not valid: {e}"))
+    })?;
+    let issued = issue(
+        ca,
+        store,
+        &IssueRequest {
+            hsa_id: holder.to_owned(),
+            card_number: card_number.to_owned(),
+            profile: Profile::Authentication,
+            csr,
+            virtual_card,
+        },
+        actor,
+        now,
+        rng,
+    )
+    .await?;
+    card.write_certificate(KeySlot::Authentication, Some(&issued.record.der))?;
+    Ok(())
+}
+
+/// Enrols a plain PIV card (a YubiKey) the holder already has into the platform: the card's
+/// management key becomes the platform's (diversified per card), a new authentication key
+/// is generated in 9A and certified, and the card is recorded as an active one-PIN card of
+/// product 790. No attestation key is made (a YubiKey's F9 key is the factory's) and no PIN
+/// is set: the holder chose or received PIN1 and the PUK with the card.
+///
+/// The caller has selected the card and verified PIN1 with the holder's PIN in this session
+/// (the certificate request needs it; the RA never sees a holder's PIN). Refused, with
+/// nothing changed, if the card is not a blank plain PIV card (PIV default management key),
+/// its PIN or PUK is still the PIV default (anyone could use or reset it), or PIN1 is not
+/// verified. Returns the card number (the card's serial number). If a step after the card
+/// record fails, the record and its certificate are revoked, as for [`personalise`].
+#[allow(clippy::too_many_arguments)] // Every input is an engine input: no ambient state.
+pub async fn enrol<R: CryptoRng + ?Sized>(
+    card: &dyn Card,
+    ca: &CertificateAuthority,
+    store: &dyn Store,
+    master: &CardMasterKey,
+    holder: &str,
+    actor: &str,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<String, PersonaliseError> {
+    let holder = active_holder(store, holder).await?;
+    let info = card.info()?;
+    if info.product_number != eid_card::piv::ENROLLED_PIV_PRODUCT
+        || info.kind != eid_card::CardKind::OnePin
+    {
+        return Err(PersonaliseError::WrongCard(format!(
+            "card {} is an eID card (product {}), not a plain PIV card: eID cards are issued, not enrolled",
+            info.card_number, info.product_number
+        )));
+    }
+    if info.life_cycle != LifeCycle::Blank {
+        return Err(PersonaliseError::WrongCard(format!(
+            "card {} is not blank: its management key is no longer the PIV default (enrolled already, or managed elsewhere)",
+            info.card_number
+        )));
+    }
+    let card_number =
+        eid_store::validate::card_number(&info.card_number).map_err(PersonaliseError::WrongCard)?;
+    for (pin, name) in [(PinRef::Pin1, "PIN"), (PinRef::Puk, "PUK")] {
+        if card.pin_status(pin)?.is_default {
+            return Err(PersonaliseError::WrongCard(format!(
+                "card {card_number}'s {name} is still the PIV default: the holder sets their own PIN and PUK first"
+            )));
+        }
+    }
+    if !card.is_verified(PinRef::Pin1)? {
+        return Err(PersonaliseError::WrongCard(
+            "the holder's PIN must be verified on the card first".into(),
+        ));
+    }
+    if store.card(&card_number).await?.is_some() {
+        return Err(PersonaliseError::WrongCard(format!(
+            "a card with number {card_number} is recorded already"
+        )));
+    }
+
+    take_over(card, master, &card_number)?;
+    let authentication_key = card.generate_key(KeySlot::Authentication)?;
+    let record = eid_store::Card {
+        card_number: card_number.clone(),
+        product_number: info.product_number.clone(),
+        kind: CardKind::OnePin,
+        state: CardState::Active,
+        holder: holder.hsa_id.clone(),
+        created_at: now,
+    };
+    let event = AuditEvent {
+        at: now,
+        actor: actor.to_owned(),
+        action: "card.enroll".into(),
+        subject: card_number.clone(),
+        details: json!({ "holder": holder.hsa_id, "product_number": info.product_number,
+            "kind": CardKind::OnePin, "virtual": false }),
+    };
+    store.add_card(&record, &event).await?;
+
+    let finished = async {
+        authentication_certificate(
+            card,
+            ca,
+            store,
+            &holder.hsa_id,
+            &card_number,
+            &authentication_key,
+            false,
+            actor,
+            now,
+            rng,
+        )
+        .await?;
+        card.select()?; // Ends the management-key session.
+        Ok(())
+    }
+    .await;
+    if let Err(e) = &finished {
+        tracing::warn!(card = card_number, error = %e, "enrolment failed; revoking the card");
+        abandon(store, &card_number, actor, now).await;
+    }
+    finished.map(|()| card_number)
 }
 
 /// The blank card's PIN and PUK (docs/card.md, "References").

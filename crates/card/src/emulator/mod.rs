@@ -253,6 +253,7 @@ impl VirtualCard {
             ins::ATTEST => self.attest(cmd),
             ins::METADATA => self.metadata(cmd),
             ins::SET_MANAGEMENT_KEY => self.set_management_key(cmd, data),
+            ins::GET_SERIAL => self.serial(cmd),
             _ => Err(Sw::INS_NOT_SUPPORTED),
         }
     }

@@ -33,6 +33,8 @@ impl VirtualCard {
                 return Ok(tlv::encode(0x7E, &discovery));
             }
             tag::CHUID => self.chuid(),
+            // A plain PIV card has no card-info object: it is not an eID card.
+            tag::CARD_INFO if self.state.profile.piv_only => return Err(Sw::NOT_FOUND),
             tag::CARD_INFO => self.card_info(),
             _ => self.state.object(wanted).ok_or(Sw::NOT_FOUND)?.to_vec(),
         };
@@ -60,6 +62,16 @@ impl VirtualCard {
         *object = (!content.is_empty()).then(|| content.to_vec());
         self.commit(next)?;
         Ok(Vec::new())
+    }
+
+    /// GET SERIAL (vendor `F8`, as YubiKey): a plain PIV card's serial number, 4 bytes
+    /// big-endian. The eID card has no serial number (its card-info object says who it is).
+    pub(super) fn serial(&mut self, cmd: &Command<'_>) -> Answer {
+        let serial = self.state.profile.serial().ok_or(Sw::INS_NOT_SUPPORTED)?;
+        if (cmd.p1, cmd.p2) != (0, 0) {
+            return Err(Sw::WRONG_P1P2);
+        }
+        Ok(serial.to_be_bytes().to_vec())
     }
 
     fn card_info(&self) -> Vec<u8> {

@@ -142,6 +142,7 @@ impl VirtualCard {
             next.activated = true;
         } else if id == PinId::Pin1
             && next.profile.kind == CardKind::OnePin
+            && !next.profile.piv_only
             && self.session.management_authenticated
         {
             // The card management system sets a transport code: the holder chooses PIN1.
@@ -170,8 +171,9 @@ impl VirtualCard {
             pin.tries_left = total;
             pin.default = false;
         }
-        if id == PinId::Pin1 && next.profile.kind == CardKind::OnePin {
-            // The new PIN1 is a transport code: the holder chooses PIN1 again.
+        if id == PinId::Pin1 && next.profile.kind == CardKind::OnePin && !next.profile.piv_only {
+            // The new PIN1 is a transport code: the holder chooses PIN1 again (a plain PIV
+            // card knows no transport code: its new PIN is simply the PIN).
             next.activated = false;
         }
         self.commit(next)?;

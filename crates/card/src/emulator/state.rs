@@ -30,6 +30,16 @@ pub struct CardProfile {
     pub pin_tries: u8,
     /// Tries of the PUK, 1–15 (default 10).
     pub puk_tries: u8,
+    /// A plain PIV card (as a YubiKey), not an eID card: no card-info object, a serial
+    /// number (GET SERIAL, the card number as a `u32`), one PIN and no transport code.
+    /// For testing the platform's support of real PIV cards without one (`docs/card.md`,
+    /// "A plain PIV card"). Absent in older card files: false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub piv_only: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 impl CardProfile {
@@ -41,7 +51,29 @@ impl CardProfile {
             kind,
             pin_tries: 3,
             puk_tries: 10,
+            piv_only: false,
         }
+    }
+
+    /// A plain PIV card (as a YubiKey) with serial number `serial`: one PIN, default tries.
+    /// Its product number is the one the platform gives such cards once enrolled
+    /// ([`piv::ENROLLED_PIV_PRODUCT`]); the card itself never tells it.
+    pub fn plain_piv(serial: u32) -> Self {
+        CardProfile {
+            piv_only: true,
+            ..Self::new(
+                &serial.to_string(),
+                piv::ENROLLED_PIV_PRODUCT,
+                CardKind::OnePin,
+            )
+        }
+    }
+
+    /// The serial number a plain PIV card answers to GET SERIAL.
+    pub(crate) fn serial(&self) -> Option<u32> {
+        self.piv_only
+            .then(|| self.card_number.parse().ok())
+            .flatten()
     }
 
     /// Checks the rules on each field; the message says which one is wrong.
@@ -59,6 +91,19 @@ impl CardProfile {
         }
         if !(1..=15).contains(&self.pin_tries) || !(1..=15).contains(&self.puk_tries) {
             return Err("PIN and PUK tries must be 1 to 15".into());
+        }
+        if self.piv_only {
+            if self.kind != CardKind::OnePin {
+                return Err("a plain PIV card has one PIN".into());
+            }
+            let decimal = self.card_number.bytes().all(|b| b.is_ascii_digit())
+                && !self.card_number.starts_with('0');
+            if !decimal || self.card_number.parse::<u32>().is_err() {
+                return Err(
+                    "a plain PIV card's number is its serial: a decimal number below 2^32 without leading zeros"
+                        .into(),
+                );
+            }
         }
         Ok(())
     }
@@ -321,8 +366,8 @@ impl State {
         if (self.profile.kind == CardKind::TwoPin) != self.pin2.is_some() {
             return Err("PIN2 must exist exactly on two-PIN cards".into());
         }
-        if self.profile.kind == CardKind::TwoPin && !self.activated {
-            return Err("a two-PIN card is always activated".into());
+        if (self.profile.kind == CardKind::TwoPin || self.profile.piv_only) && !self.activated {
+            return Err("a two-PIN card or a plain PIV card is always activated".into());
         }
         for (id, name, lengths) in [
             (PinId::Pin1, "PIN1", 6..=8),
