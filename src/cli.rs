@@ -520,9 +520,9 @@ pub enum BenchCommand {
     /// removed afterwards.
     Ocsp(crate::bench::OcspArgs),
     /// Whole signing-certificate fetches one at a time on a card stack (the card in this
-    /// process, or in a PC/SC reader through pcscd), each split into the card's own time
-    /// and ours. Self-contained but for the stack: `--stack pcsc` needs pcscd running
-    /// with vsmartcard's virtual reader.
+    /// process, in a PC/SC reader through pcscd, or a SoftHSM2 token pair through PKCS#11),
+    /// each split into the card's own time and ours. Self-contained but for the stack:
+    /// `--stack pcsc` needs pcscd running with vsmartcard's virtual reader.
     Fetch(BenchFetchArgs),
 }
 
@@ -533,6 +533,8 @@ pub enum CardStack {
     InProcess,
     /// The virtual card served into vsmartcard's virtual reader, through pcsc-lite.
     Pcsc,
+    /// A SoftHSM2 token pair through its PKCS#11 module.
+    Pkcs11,
 }
 
 #[derive(Debug, Args)]
@@ -549,6 +551,14 @@ pub struct BenchFetchArgs {
     /// With `--stack pcsc`: the reader that slot is.
     #[arg(long, value_name = "NAME", default_value = "Virtual PCD 00 00")]
     pub reader: String,
+    /// With `--stack pkcs11`: SoftHSM2's PKCS#11 module (its configuration from
+    /// `SOFTHSM2_CONF`, or a temporary one the benchmark makes).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/usr/lib/softhsm/libsofthsm2.so"
+    )]
+    pub module: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use eid_card::{Card as _, CardClient, KeySlot, Pin, PinRef, VirtualReader};
+use eid_card::{Card, KeySlot, Pin, PinRef};
 use eid_protocol::{AppCompleteResponse, AppFetchResponse, ToBeSigned};
 use reqwest::header::{LOCATION, SET_COOKIE};
 use serde_json::json;
@@ -243,7 +243,7 @@ impl Browser {
     pub async fn card_login(
         &mut self,
         authorize: &str,
-        card: &CardClient<VirtualReader>,
+        card: &dyn Card,
         pin1: &Zeroizing<String>,
     ) -> Result<String, String> {
         let login = self
@@ -286,7 +286,7 @@ impl Browser {
     async fn app_login(
         &self,
         wait: &Page,
-        card: &CardClient<VirtualReader>,
+        card: &dyn Card,
         pin1: &Zeroizing<String>,
     ) -> Result<String, String> {
         let token = wait.launch_token().map_err(err("app"))?;

@@ -130,7 +130,7 @@ async fn my_pages_login(browser: &mut Browser, card: &BenchCard) -> Result<(), S
         .expect(303, "LOGGA IN")?;
     let authorize = begin.location("LOGGA IN")?.to_owned();
     let callback = browser
-        .card_login(&authorize, &card.card, &card.pin1)
+        .card_login(&authorize, &*card.card, &card.pin1)
         .await?;
     if !callback.starts_with(&format!("{}/mypages/signin-oidc?", browser.base())) {
         return Err(format!("login: returned to {callback}"));
@@ -194,7 +194,7 @@ async fn fetches(base: &str, holders: Vec<Holder>, duration: u64, concurrency: u
                 holder.browser.use_client(&http);
                 let start = Instant::now();
                 let Holder { card, browser } = &mut holder;
-                match fetch(browser, card, &card.card, &app).await {
+                match fetch(browser, card, &*card.card, &app).await {
                     Ok(()) => latencies.push(start.elapsed().as_micros() as u64),
                     Err(e) => errors.push(format!("card {}: {e}", holder.card.number)),
                 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use eid_card::{CardClient, VirtualReader};
+use eid_card::Card;
 use eid_config::Config;
 use eid_idp::ClientSpec;
 use eid_pki::KeyAlgorithm;
@@ -124,7 +124,7 @@ struct Shared {
 /// One load generator: its own HTTP client (keep-alive) and its own card.
 struct Worker {
     http: reqwest::Client,
-    card: CardClient<VirtualReader>,
+    card: Box<dyn Card>,
     pin1: Zeroizing<String>,
     shared: Arc<Shared>,
 }
@@ -277,7 +277,7 @@ impl Worker {
             ])
         );
         let mut browser = Browser::new(&self.http, base);
-        let location = browser.card_login(&url, &self.card, &self.pin1).await?;
+        let location = browser.card_login(&url, &*self.card, &self.pin1).await?;
         if !location.starts_with(REDIRECT) {
             return Err(format!("return: redirected to {location}"));
         }

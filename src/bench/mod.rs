@@ -8,6 +8,7 @@ mod login;
 mod ocsp;
 mod provision;
 mod stack;
+mod token;
 
 pub use ocsp::OcspArgs;
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eid_card::{CardClient, CardProfile, VirtualCard, VirtualReader};
+use eid_card::{Card, CardClient, CardProfile, VirtualCard, VirtualReader};
 use eid_config::Config;
 use eid_pki::{CardMasterKey, CertificateAuthority};
 use eid_ra::{Personalisation, PinLetter, personalise};
@@ -24,11 +24,12 @@ use crate::failure::{Failure, Outcome};
 pub struct BenchCard {
     /// The card number.
     pub number: String,
-    /// The card (an in-memory virtual two-PIN card).
-    pub card: CardClient<VirtualReader>,
-    /// The reader the card is in (a clone of `card`'s transport: the card can be taken
-    /// out and put back).
-    pub reader: VirtualReader,
+    /// The card: an in-memory virtual two-PIN card, or a PKCS#11 token pair
+    /// (`eid bench fetch --stack pkcs11`).
+    pub card: Box<dyn Card>,
+    /// The reader a virtual card is in (a clone of `card`'s transport: the card can be taken
+    /// out and put back); `None` for a token.
+    pub reader: Option<VirtualReader>,
     /// The security code (PIN1).
     pub pin1: Zeroizing<String>,
     /// The signing code (PIN2).
@@ -68,13 +69,9 @@ pub async fn cards(
     Ok(all.into_iter().map(|(_, card)| card).collect())
 }
 
-/// Person `i` and their personalised card.
-async fn card(
-    store: &SqliteStore,
-    ca: &CertificateAuthority,
-    master: &CardMasterKey,
-    i: usize,
-) -> Outcome<BenchCard> {
+/// Adds person `i` of the benchmark's organisation (entitled to a signing certificate);
+/// returns their HSA-id and the number their card gets.
+pub async fn person(store: &dyn Store, i: usize) -> Outcome<(String, String)> {
     let now = crate::admin::now();
     let hsa_id = format!("SE{ORG}-B{i:06}");
     let number = format!("9752{i:06}");
@@ -92,6 +89,18 @@ async fn card(
             &super::event(now, "person.add"),
         )
         .await?;
+    Ok((hsa_id, number))
+}
+
+/// Person `i` and their personalised card.
+async fn card(
+    store: &SqliteStore,
+    ca: &CertificateAuthority,
+    master: &CardMasterKey,
+    i: usize,
+) -> Outcome<BenchCard> {
+    let now = crate::admin::now();
+    let (hsa_id, number) = person(store, i).await?;
     let card = VirtualCard::in_memory(CardProfile::new(&number, "610", eid_card::CardKind::TwoPin))
         .map_err(|e| Failure::Internal(format!("virtual card: {e}")))?;
     let reader = VirtualReader::new(card);
@@ -121,8 +130,8 @@ async fn card(
     };
     Ok(BenchCard {
         number,
-        card,
-        reader,
+        card: Box::new(card),
+        reader: Some(reader),
         pin1,
         pin2,
     })

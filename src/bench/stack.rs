@@ -12,26 +12,29 @@
 //! - `in-process`: the virtual card in this process (`VirtualReader`), as in `eid demo`;
 //! - `pcsc`: the card served into vsmartcard's virtual reader (`vpcd` in the machine's
 //!   pcscd; not timed) and reached through pcsc-lite (`PcscTransport`), as the eID app with
-//!   `--reader` reaches a card.
+//!   `--reader` reaches a card;
+//! - `pkcs11`: the card a SoftHSM2 token pair (`token.rs`; the organisation then accepts
+//!   keys without attestation, which a token cannot give), as the eID app with `--pkcs11`
+//!   reaches it.
 //!
-//! The card's own time is the time spent in the transport's `transmit`: from the command
-//! leaving the card client to its answer (for PC/SC: pcscd, vpcd, the socket and the card).
-//! Everything else in the fetch's wall-clock time is ours.
+//! The card's own time is the time spent in the card's operations (the `Card` trait's
+//! calls: for PC/SC the commands through pcscd, vpcd and the socket; for PKCS#11 the
+//! module's calls). Everything else in the fetch's wall-clock time is ours.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use eid_app::FetchClient;
 use eid_card::pcsc::{self, PcscTransport};
 use eid_card::vpcd::VpcdCard;
-use eid_card::{Card as _, CardClient, CardError, Transport, TransportError};
+use eid_card::{Card, CardClient, CardError};
 use eid_config::Config;
 use eid_pki::KeyAlgorithm;
 
-use super::browser::client;
+use super::browser::{Browser, client};
 use super::enroll::{self, Holder};
-use super::provision::{self, InProcess};
+use super::provision::{self, BenchCard, InProcess};
+use super::token::{self, TimedCard};
 use crate::cli::{BenchFetchArgs, CardStack};
 use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
@@ -42,6 +45,11 @@ const INSERT_WAIT: Duration = Duration::from_secs(10);
 pub async fn run(args: BenchFetchArgs) -> Outcome {
     if args.fetches == 0 {
         return Err(Failure::Usage("--fetches must be at least 1".into()));
+    }
+    if args.stack == CardStack::Pkcs11
+        && let Some(child) = token::with_softhsm()
+    {
+        return child;
     }
     if args.stack == CardStack::Pcsc {
         // Fail before provisioning when there is no reader to serve the cards into.
@@ -58,13 +66,24 @@ pub async fn run(args: BenchFetchArgs) -> Outcome {
     let ca = Arc::new(load_ca(&config)?);
     let store = open_store(&config).await?;
     let master = provision::master_key(&config)?;
+    // A token gives no attestation: its organisation accepts keys without one.
+    let tokens = args.stack == CardStack::Pkcs11;
     eprintln!(
-        "provisioning {} persons with virtual two-PIN cards and logging each in to My Pages \
+        "provisioning {} persons with two-PIN cards ({}) and logging each in to My Pages \
          (not timed)…",
-        args.fetches
+        args.fetches,
+        if tokens {
+            "SoftHSM2 token pairs"
+        } else {
+            "virtual cards"
+        }
     );
-    super::add_organisation(store.as_ref(), crate::admin::now(), false).await?;
-    let cards = provision::cards(&store, &ca, &master, args.fetches, 4).await?;
+    super::add_organisation(store.as_ref(), crate::admin::now(), tokens).await?;
+    let cards = if tokens {
+        token::cards(&store, &ca, &args.module, args.fetches).await?
+    } else {
+        provision::cards(&store, &ca, &master, args.fetches, 4).await?
+    };
     let server = InProcess::start(&config, Arc::clone(&store), ca, master, |_| {}).await?;
     let result = match enroll::log_in(&server.base, cards, 4).await {
         Ok(holders) => fetches(&server.base, holders, &args).await,
@@ -84,6 +103,7 @@ async fn fetches(base: &str, holders: Vec<Holder>, args: &BenchFetchArgs) -> Out
     let stack = match args.stack {
         CardStack::InProcess => "in-process virtual card",
         CardStack::Pcsc => "PC/SC (pcscd, vpcd)",
+        CardStack::Pkcs11 => "PKCS#11 module",
     };
     eprintln!(
         "{} fetches, one at a time, through the {stack}…",
@@ -95,6 +115,10 @@ async fn fetches(base: &str, holders: Vec<Holder>, args: &BenchFetchArgs) -> Out
         let (total, card) = match args.stack {
             CardStack::InProcess => in_process(&mut holder, &app).await,
             CardStack::Pcsc => through_pcsc(&mut holder, &app, args).await,
+            CardStack::Pkcs11 => {
+                let Holder { card, browser } = &mut holder;
+                timed_fetch(browser, card, &*card.card, &app).await
+            }
         }
         .map_err(|e| {
             Failure::Internal(format!(
@@ -130,8 +154,18 @@ async fn in_process(
     holder: &mut Holder,
     app: &FetchClient,
 ) -> Result<(Duration, Duration), String> {
-    let reader = holder.card.reader.clone();
-    timed_fetch(holder, app, reader).await
+    let reader = holder
+        .card
+        .reader
+        .clone()
+        .ok_or("the card is not a virtual card")?;
+    timed_fetch(
+        &mut holder.browser,
+        &holder.card,
+        &CardClient::new(reader),
+        app,
+    )
+    .await
 }
 
 /// The fetch with the card served into the virtual reader and reached through pcsc-lite.
@@ -140,9 +174,12 @@ async fn through_pcsc(
     app: &FetchClient,
     args: &BenchFetchArgs,
 ) -> Result<(Duration, Duration), String> {
-    let mut card = holder
+    let reader = holder
         .card
         .reader
+        .clone()
+        .ok_or("the card is not a virtual card")?;
+    let mut card = reader
         .pull_out()
         .ok_or("the card is not in its in-process reader")?;
     let vpcd = VpcdCard::connect(&args.vpcd).map_err(|e| e.to_string())?;
@@ -153,14 +190,20 @@ async fn through_pcsc(
     });
     let result = async {
         let transport = connect_when_in(&args.reader).await?;
-        timed_fetch(holder, app, transport).await
+        timed_fetch(
+            &mut holder.browser,
+            &holder.card,
+            &CardClient::new(transport),
+            app,
+        )
+        .await
     }
     .await;
     remover.remove();
     let (card, _) = serving
         .join()
         .map_err(|_| "the card's serving thread panicked".to_owned())?;
-    let _ = holder.card.reader.insert(card);
+    let _ = reader.insert(card);
     result
 }
 
@@ -187,42 +230,17 @@ async fn connect_when_in(reader: &str) -> Result<PcscTransport, String> {
     }
 }
 
-/// The whole fetch with the card behind `transport`, timing the transport.
-async fn timed_fetch<T: Transport + 'static>(
-    holder: &mut Holder,
+/// The whole fetch with `card`, timing the card's operations.
+async fn timed_fetch(
+    browser: &mut Browser,
+    bench: &BenchCard,
+    card: &dyn Card,
     app: &FetchClient,
-    transport: T,
 ) -> Result<(Duration, Duration), String> {
-    let spent = Arc::new(AtomicU64::new(0));
-    let card = CardClient::new(Timed {
-        inner: transport,
-        spent: Arc::clone(&spent),
-    });
-    let Holder {
-        card: bench,
-        browser,
-    } = holder;
+    let timed = TimedCard::new(card);
     let start = Instant::now();
-    enroll::fetch(browser, bench, &card, app).await?;
-    let total = start.elapsed();
-    Ok((total, Duration::from_nanos(spent.load(Ordering::Relaxed))))
-}
-
-/// A transport that adds the time of each `transmit` to `spent` (nanoseconds).
-#[derive(Debug)]
-struct Timed<T> {
-    inner: T,
-    spent: Arc<AtomicU64>,
-}
-
-impl<T: Transport> Transport for Timed<T> {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let start = Instant::now();
-        let answer = self.inner.transmit(apdu);
-        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.spent.fetch_add(nanos, Ordering::Relaxed);
-        answer
-    }
+    enroll::fetch(browser, bench, &timed, app).await?;
+    Ok((start.elapsed(), timed.spent()))
 }
 
 fn ms(d: Duration) -> f64 {
