@@ -132,6 +132,7 @@ pub(crate) async fn issue_virtual(
         pin_tries: tries.pin,
         puk_tries: tries.puk,
         piv_only: false,
+        management_algorithm: eid_card::ManagementAlgorithm::Aes128,
     };
     let partial = file.with_extension("card.partial");
     let blank = VirtualCard::create(&partial, profile)

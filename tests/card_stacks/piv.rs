@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use eid_card::{
-    Card, CardClient, CardError, CardProfile, KeySlot, ManagementKey, Pin, PinRef, VirtualCard,
-    VirtualReader,
+    Card, CardClient, CardError, CardProfile, KeySlot, ManagementAlgorithm, ManagementKey, Pin,
+    PinRef, VirtualCard, VirtualReader,
 };
 use eid_testkit::pcsc::PcscDaemon;
 use serde_json::Value;
@@ -33,8 +33,14 @@ fn open(file: &Path) -> CardClient<VirtualReader> {
 
 /// A new plain PIV card whose holder has set a PIN and PUK of their own.
 fn plain_card(data: &Data) -> PathBuf {
+    plain_card_with(data, ManagementAlgorithm::Aes128)
+}
+
+/// As [`plain_card`], with a default management key of `algorithm` (a factory YubiKey's
+/// is 3DES before firmware 5.7, AES-192 from 5.7).
+fn plain_card_with(data: &Data, algorithm: ManagementAlgorithm) -> PathBuf {
     let file = data.path("yubikey.card");
-    drop(VirtualCard::create(&file, CardProfile::plain_piv(SERIAL)).unwrap());
+    drop(VirtualCard::create(&file, CardProfile::plain_piv_with(SERIAL, algorithm)).unwrap());
     let card = open(&file);
     card.change_pin(PinRef::Pin1, &pin("123456"), &pin(PIN))
         .unwrap();
@@ -182,6 +188,60 @@ fn a_plain_piv_card_is_enrolled_through_pcsc_and_gets_the_platforms_key_and_cert
     ));
     // The holder's PIN is untouched.
     card.verify(PinRef::Pin1, &pin(PIN)).unwrap();
+}
+
+#[test]
+fn a_plain_piv_card_with_a_3des_or_aes_192_default_key_is_enrolled_and_then_speaks_aes_128() {
+    for algorithm in [ManagementAlgorithm::TripleDes, ManagementAlgorithm::Aes192] {
+        let data = Data::new();
+        let file = plain_card_with(&data, algorithm);
+        let pcsc = PcscDaemon::start();
+        let served = pcsc.serve(EID, &file, 0);
+
+        let out = enroll(&pcsc, &data, PIN);
+        assert!(out.status.success(), "{algorithm}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains(&format!("enrolled card {SERIAL} (product 790, one PIN)")),
+            "{algorithm}: {}",
+            stdout(&out)
+        );
+        let shown = pcsc.run(
+            EID,
+            &[
+                "card",
+                "show",
+                "--reader",
+                &PcscDaemon::reader_name(0),
+                "--json",
+            ],
+        );
+        let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert_eq!(shown["state"], "active", "{algorithm}: {shown}");
+        assert_eq!(
+            shown["certificates"][0]["slot"], "9A",
+            "{algorithm}: {shown}"
+        );
+
+        // The card's key is now the platform's AES-128 key; the factory default is gone.
+        let (status, said) = served.stop();
+        assert!(status.success(), "{said}");
+        pcsc.wait_for_card(0, false);
+        let card = open(&file);
+        assert_eq!(
+            card.management_algorithm().unwrap(),
+            ManagementAlgorithm::Aes128
+        );
+        assert!(matches!(
+            card.authenticate_management(&ManagementKey::piv_default(algorithm)),
+            Err(CardError::ManagementAlgorithm { .. })
+        ));
+        let master = eid_pki::CardMasterKey::load(&data.data.join("ca/card-master.key")).unwrap();
+        card.authenticate_management(&ManagementKey::from_bytes(
+            *master.management_key(&SERIAL.to_string()),
+        ))
+        .unwrap();
+        card.verify(PinRef::Pin1, &pin(PIN)).unwrap();
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::CardError;
 use crate::piv;
-use crate::secret::{ManagementKey, Pin};
+use crate::secret::{ManagementAlgorithm, ManagementKey, Pin};
 
 /// The two card kinds (see DESIGN.md, "Cards").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -179,12 +179,25 @@ pub trait Card: Send + Sync + fmt::Debug {
     /// Sets a new PIN1 or PIN2 with the PUK and restores its tries. On a one-PIN card the
     /// new PIN1 is a transport code: the holder activates the card again.
     fn unblock_pin(&self, pin: PinRef, puk: &Pin, new: &Pin) -> Result<(), CardError>;
-    /// Asks the card for a management-key challenge (16 random bytes).
+    /// The algorithm of the card's management key (GET METADATA of `9B`, tag `01`). A card
+    /// that cannot tell is taken to speak AES-128, as the eID card does.
+    fn management_algorithm(&self) -> Result<ManagementAlgorithm, CardError> {
+        Ok(ManagementAlgorithm::Aes128)
+    }
+    /// Asks the card for an AES-128 management-key challenge (16 random bytes).
     fn management_challenge(&self) -> Result<[u8; 16], CardError>;
     /// Answers the open challenge (`ManagementKey::respond`, computed wherever the key is).
     fn management_respond(&self, response: &[u8; 16]) -> Result<(), CardError>;
-    /// Challenge and response with a key held here.
+    /// Challenge and response with a key held here. Backends that speak more than AES-128
+    /// (the card client) answer a key of another algorithm in its own algorithm; this
+    /// default refuses it.
     fn authenticate_management(&self, key: &ManagementKey) -> Result<(), CardError> {
+        if key.algorithm() != ManagementAlgorithm::Aes128 {
+            return Err(CardError::ManagementAlgorithm {
+                card: ManagementAlgorithm::Aes128,
+                key: key.algorithm(),
+            });
+        }
         let challenge = self.management_challenge()?;
         let response = key
             .respond(&challenge)

@@ -11,7 +11,7 @@ use crate::card::{
 };
 use crate::error::CardError;
 use crate::piv::{self, ins, tag};
-use crate::secret::{ManagementKey, Pin};
+use crate::secret::{ManagementAlgorithm, ManagementKey, Pin};
 use crate::status::Sw;
 use crate::tlv;
 use crate::transport::Transport;
@@ -198,6 +198,64 @@ impl<T: Transport> Session<'_, T> {
         })
     }
 
+    /// GET METADATA of `9B`, tag `01`.
+    fn management_algorithm(&mut self) -> Result<ManagementAlgorithm, CardError> {
+        let body = self
+            .metadata(piv::REF_MANAGEMENT)?
+            .ok_or(CardError::Unsupported(
+                "tell its management key's algorithm: it answers no metadata",
+            ))?;
+        let items = tlv::parse_all(&body).map_err(|_| bad("metadata is not TLV"))?;
+        match tlv::find(&items, 0x01) {
+            Some([byte]) => ManagementAlgorithm::from_byte(*byte).ok_or_else(|| {
+                CardError::BadResponse(format!(
+                    "the management key's algorithm {byte:02X} is not 3DES or AES"
+                ))
+            }),
+            _ => Err(bad("the management key's metadata has no algorithm")),
+        }
+    }
+
+    /// GENERAL AUTHENTICATE `9B`: the card's challenge (one block of `algorithm`).
+    fn management_challenge(
+        &mut self,
+        algorithm: ManagementAlgorithm,
+    ) -> Result<Vec<u8>, CardError> {
+        let body = self.ok(
+            ins::GENERAL_AUTHENTICATE,
+            algorithm.byte(),
+            piv::REF_MANAGEMENT,
+            &tlv::encode(0x7C, &tlv::encode(0x81, &[])),
+        )?;
+        let inner = tlv::only(&body, 0x7C).map_err(|_| bad("no 7C template"))?;
+        let challenge = tlv::only(inner, 0x81).map_err(|_| bad("no challenge"))?;
+        if challenge.len() != algorithm.challenge_len() {
+            return Err(CardError::BadResponse(format!(
+                "the challenge is not {} bytes",
+                algorithm.challenge_len()
+            )));
+        }
+        Ok(challenge.to_vec())
+    }
+
+    /// GENERAL AUTHENTICATE `9B`: the answer to the open challenge.
+    fn management_respond(
+        &mut self,
+        algorithm: ManagementAlgorithm,
+        response: &[u8],
+    ) -> Result<(), CardError> {
+        let (_, sw) = self.exchange(
+            ins::GENERAL_AUTHENTICATE,
+            algorithm.byte(),
+            piv::REF_MANAGEMENT,
+            &tlv::encode(0x7C, &tlv::encode(0x82, response)),
+        )?;
+        match sw {
+            Sw::SECURITY_STATUS | Sw::CONDITIONS => Err(CardError::ManagementKeyRejected),
+            sw => check(sw, Stake::Plain),
+        }
+    }
+
     fn metadata(&mut self, reference: u8) -> Result<Option<Vec<u8>>, CardError> {
         let (body, sw) = self.exchange(ins::METADATA, 0, reference, &[])?;
         if sw == Sw::NO_REFERENCE {
@@ -301,35 +359,51 @@ impl<T: Transport> Card for CardClient<T> {
         check(sw, Stake::Puk)
     }
 
+    fn management_algorithm(&self) -> Result<ManagementAlgorithm, CardError> {
+        self.session().management_algorithm()
+    }
+
     fn management_challenge(&self) -> Result<[u8; 16], CardError> {
-        let body = self.session().ok(
-            ins::GENERAL_AUTHENTICATE,
-            piv::ALG_AES128,
-            piv::REF_MANAGEMENT,
-            &tlv::encode(0x7C, &tlv::encode(0x81, &[])),
-        )?;
-        let inner = tlv::only(&body, 0x7C).map_err(|_| bad("no 7C template"))?;
-        let challenge = tlv::only(inner, 0x81).map_err(|_| bad("no challenge"))?;
-        challenge
+        self.session()
+            .management_challenge(ManagementAlgorithm::Aes128)?
             .try_into()
             .map_err(|_| bad("the challenge is not 16 bytes"))
     }
 
     fn management_respond(&self, response: &[u8; 16]) -> Result<(), CardError> {
-        let (_, sw) = self.session().exchange(
-            ins::GENERAL_AUTHENTICATE,
-            piv::ALG_AES128,
-            piv::REF_MANAGEMENT,
-            &tlv::encode(0x7C, &tlv::encode(0x82, response)),
-        )?;
-        match sw {
-            Sw::SECURITY_STATUS | Sw::CONDITIONS => Err(CardError::ManagementKeyRejected),
-            sw => check(sw, Stake::Plain),
-        }
+        self.session()
+            .management_respond(ManagementAlgorithm::Aes128, response)
+    }
+
+    /// In the key's own algorithm; if the card refuses the challenge, its metadata tells
+    /// whether the algorithm was the reason.
+    fn authenticate_management(&self, key: &ManagementKey) -> Result<(), CardError> {
+        let mut session = self.session();
+        let challenge = match session.management_challenge(key.algorithm()) {
+            Ok(challenge) => challenge,
+            Err(error) => {
+                return match session.management_algorithm() {
+                    Ok(card) if card != key.algorithm() => Err(CardError::ManagementAlgorithm {
+                        card,
+                        key: key.algorithm(),
+                    }),
+                    _ => Err(error),
+                };
+            }
+        };
+        let response = key
+            .respond_to(&challenge)
+            .ok_or_else(|| bad("the challenge is not one block of the key's cipher"))?;
+        session.management_respond(key.algorithm(), &response)
     }
 
     fn set_management_key(&self, key: &ManagementKey) -> Result<(), CardError> {
-        let mut data = Zeroizing::new(vec![piv::ALG_AES128, piv::REF_MANAGEMENT, 16]);
+        let algorithm = key.algorithm();
+        let mut data = Zeroizing::new(vec![
+            algorithm.byte(),
+            piv::REF_MANAGEMENT,
+            algorithm.key_len() as u8,
+        ]);
         data.extend_from_slice(key.expose());
         self.session()
             .ok(ins::SET_MANAGEMENT_KEY, 0xFF, 0xFF, &data)

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::secret::ManagementAlgorithm;
 use crate::status::Sw;
 
 /// Why a card operation failed.
@@ -40,6 +41,14 @@ pub enum CardError {
     /// The card rejected the response to its management-key challenge.
     #[error("the card rejected the management key")]
     ManagementKeyRejected,
+    /// The card's management key has another algorithm than the key offered for it.
+    #[error("the card's management key is {card}, not {key}")]
+    ManagementAlgorithm {
+        /// The algorithm of the card's key (from its metadata).
+        card: ManagementAlgorithm,
+        /// The algorithm of the key offered.
+        key: ManagementAlgorithm,
+    },
     /// A PIN is not 6 to 8 digits, or a PUK not 8 digits, or a new PIN equals the
     /// transport code. No try was spent.
     #[error(

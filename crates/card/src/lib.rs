@@ -40,6 +40,6 @@ pub use csr::certificate_request;
 pub use emulator::vpcd;
 pub use emulator::{CardProfile, VirtualCard};
 pub use error::{CardError, CardFileError, TransportError};
-pub use secret::{ManagementKey, Pin};
+pub use secret::{ManagementAlgorithm, ManagementKey, Pin};
 pub use status::Sw;
 pub use transport::{Transport, VirtualReader};

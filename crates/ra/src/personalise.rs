@@ -120,7 +120,7 @@ pub async fn personalise<R: CryptoRng + ?Sized>(
     }
 
     // The card's own key first: nothing below works without it.
-    take_over(card, master, p.card_number)?;
+    take_over(card, &ManagementKey::blank_card(), master, p.card_number)?;
     let attestation_key = card.generate_key(KeySlot::Attestation)?;
     let authentication_key = card.generate_key(KeySlot::Authentication)?;
 
@@ -248,15 +248,17 @@ async fn active_holder(store: &dyn Store, hsa_id: &str) -> Result<Person, Person
     Ok(holder)
 }
 
-/// Replaces the blank card's (PIV default) management key with the card's own, diversified
-/// from the master key, and authenticates with it for the steps that follow.
+/// Replaces the blank card's management key, `default` (the PIV default of the card's
+/// algorithm), with the card's own AES-128 key, diversified from the master key, and
+/// authenticates with it for the steps that follow.
 fn take_over(
     card: &dyn Card,
+    default: &ManagementKey,
     master: &CardMasterKey,
     card_number: &str,
 ) -> Result<(), PersonaliseError> {
     let management = ManagementKey::from_bytes(*master.management_key(card_number));
-    card.authenticate_management(&ManagementKey::blank_card())?;
+    card.authenticate_management(default)?;
     card.set_management_key(&management)?;
     card.authenticate_management(&management)?;
     Ok(())
@@ -365,7 +367,10 @@ pub async fn enrol<R: CryptoRng + ?Sized>(
         )));
     }
 
-    take_over(card, master, &card_number)?;
+    // A factory YubiKey's default key is 3DES before firmware 5.7 and AES-192 from 5.7:
+    // its metadata tells which; the platform's own key is AES-128 either way.
+    let default = ManagementKey::piv_default(card.management_algorithm()?);
+    take_over(card, &default, master, &card_number)?;
     let authentication_key = card.generate_key(KeySlot::Authentication)?;
     let record = eid_store::Card {
         card_number: card_number.clone(),

@@ -14,7 +14,7 @@ use super::state::{KeyState, Secret};
 use super::{Answer, VirtualCard};
 use crate::apdu::Command;
 use crate::piv;
-use crate::secret::ManagementKey;
+use crate::secret::{ManagementAlgorithm, ManagementKey};
 use crate::status::Sw;
 use crate::tlv;
 
@@ -102,9 +102,12 @@ impl VirtualCard {
         Ok(tlv::encode(0x7C, &tlv::encode(0x82, signature.as_ref())))
     }
 
-    /// One-way authentication of the host: challenge, then `AES-128(key, challenge)`.
+    /// One-way authentication of the host: challenge (one block of the key's cipher), then
+    /// the challenge enciphered with the key. Another algorithm than the key's is refused,
+    /// as a YubiKey does.
     fn management(&mut self, cmd: &Command<'_>, data: &[u8]) -> Answer {
-        if cmd.p1 != piv::ALG_AES128 {
+        let algorithm = self.state.management_algorithm;
+        if cmd.p1 != algorithm.byte() {
             return Err(Sw::WRONG_P1P2);
         }
         let template = tlv::only(data, 0x7C).map_err(|_| Sw::WRONG_DATA)?;
@@ -116,7 +119,7 @@ impl VirtualCard {
         ) {
             (Some([]), None, 1) => {
                 self.session.management_authenticated = false;
-                let mut challenge = Zeroizing::new([0u8; 16]);
+                let mut challenge = Zeroizing::new(vec![0u8; algorithm.challenge_len()]);
                 aws_lc_rs::rand::fill(&mut challenge[..]).map_err(|_| Sw::INTERNAL)?;
                 let response = tlv::encode(0x7C, &tlv::encode(0x81, &challenge[..]));
                 self.session.challenge = Some(challenge);
@@ -125,8 +128,8 @@ impl VirtualCard {
             (None, Some(answer), 1) => {
                 // Each challenge admits exactly one answer, right or wrong.
                 let challenge = self.session.challenge.take().ok_or(Sw::CONDITIONS)?;
-                let key = self.management_key();
-                let expected = key.respond(&challenge).ok_or(Sw::INTERNAL)?;
+                let key = self.management_key().ok_or(Sw::INTERNAL)?;
+                let expected = key.respond_to(&challenge).ok_or(Sw::INTERNAL)?;
                 let right = verify_slices_are_equal(&expected, answer).is_ok();
                 self.session.management_authenticated = right;
                 if right {
@@ -139,12 +142,12 @@ impl VirtualCard {
         }
     }
 
-    fn management_key(&self) -> ManagementKey {
-        let mut bytes = [0u8; 16];
-        if self.state.management_key.0.len() == 16 {
-            bytes.copy_from_slice(&self.state.management_key.0);
-        }
-        ManagementKey::from_bytes(bytes)
+    /// The management key (validated on load to fit its algorithm).
+    fn management_key(&self) -> Option<ManagementKey> {
+        ManagementKey::new(
+            self.state.management_algorithm,
+            &self.state.management_key.0,
+        )
     }
 
     pub(super) fn set_management_key(&mut self, cmd: &Command<'_>, data: &[u8]) -> Answer {
@@ -152,21 +155,23 @@ impl VirtualCard {
         if cmd.p1 != 0xFF || !matches!(cmd.p2, 0xFF | 0xFE) {
             return Err(Sw::WRONG_P1P2);
         }
-        let [piv::ALG_AES128, piv::REF_MANAGEMENT, 16, key @ ..] = data else {
+        let [algorithm, piv::REF_MANAGEMENT, length, key @ ..] = data else {
             return Err(Sw::WRONG_DATA);
         };
-        if key.len() != 16 {
+        let algorithm = ManagementAlgorithm::from_byte(*algorithm).ok_or(Sw::WRONG_DATA)?;
+        if usize::from(*length) != algorithm.key_len() || key.len() != algorithm.key_len() {
             return Err(Sw::WRONG_DATA);
         }
         let mut next = self.state.clone();
         next.management_key = Secret::new(key);
+        next.management_algorithm = algorithm;
         next.personalised = true;
         self.commit(next)?;
         Ok(Vec::new())
     }
 
-    /// Whether the management key is still the blank-card key.
+    /// Whether the management key is still the PIV default (of its algorithm).
     pub(super) fn management_key_is_default(&self) -> bool {
-        self.management_key() == ManagementKey::blank_card()
+        self.management_key() == Some(ManagementKey::piv_default(self.state.management_algorithm))
     }
 }

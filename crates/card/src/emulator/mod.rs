@@ -53,7 +53,7 @@ struct Session {
     /// command of any kind.
     sign_grant: bool,
     management_authenticated: bool,
-    challenge: Option<Zeroizing<[u8; 16]>>,
+    challenge: Option<Zeroizing<Vec<u8>>>,
     chain: Option<Chain>,
     /// Response data not yet fetched with GET RESPONSE.
     pending: Vec<u8>,

@@ -126,7 +126,7 @@ impl VirtualCard {
                 );
             }
             piv::REF_MANAGEMENT => {
-                tlv::put(&mut out, 0x01, &[piv::ALG_AES128]);
+                tlv::put(&mut out, 0x01, &[self.state.management_algorithm.byte()]);
                 tlv::put(&mut out, 0x02, &[policy::NEVER, policy::NEVER]);
                 tlv::put(
                     &mut out,

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::card::{CardKind, LifeCycle};
 use crate::piv;
-use crate::secret::{self, ManagementKey};
+use crate::secret::{self, ManagementAlgorithm, ManagementKey};
 
 /// The format tag of a card file.
 pub(crate) const FORMAT: &str = "eid-virtual-card";
@@ -36,10 +36,19 @@ pub struct CardProfile {
     /// "A plain PIV card"). Absent in older card files: false.
     #[serde(default, skip_serializing_if = "is_false")]
     pub piv_only: bool,
+    /// The algorithm of the blank card's (PIV default) management key: AES-128 (the eID
+    /// card), or 3DES / AES-192 on a plain PIV card, as a factory YubiKey before / from
+    /// firmware 5.7. Absent in older card files: AES-128.
+    #[serde(default, skip_serializing_if = "is_aes128")]
+    pub management_algorithm: ManagementAlgorithm,
 }
 
 fn is_false(flag: &bool) -> bool {
     !*flag
+}
+
+fn is_aes128(algorithm: &ManagementAlgorithm) -> bool {
+    *algorithm == ManagementAlgorithm::Aes128
 }
 
 impl CardProfile {
@@ -52,6 +61,7 @@ impl CardProfile {
             pin_tries: 3,
             puk_tries: 10,
             piv_only: false,
+            management_algorithm: ManagementAlgorithm::Aes128,
         }
     }
 
@@ -66,6 +76,15 @@ impl CardProfile {
                 piv::ENROLLED_PIV_PRODUCT,
                 CardKind::OnePin,
             )
+        }
+    }
+
+    /// A plain PIV card whose default management key has `algorithm` (3DES or AES-192 as
+    /// factory YubiKeys).
+    pub fn plain_piv_with(serial: u32, algorithm: ManagementAlgorithm) -> Self {
+        CardProfile {
+            management_algorithm: algorithm,
+            ..Self::plain_piv(serial)
         }
     }
 
@@ -104,6 +123,8 @@ impl CardProfile {
                         .into(),
                 );
             }
+        } else if self.management_algorithm != ManagementAlgorithm::Aes128 {
+            return Err("only a plain PIV card has a management key other than AES-128".into());
         }
         Ok(())
     }
@@ -213,6 +234,10 @@ pub(crate) struct State {
     pub(crate) pin2: Option<PinState>,
     pub(crate) puk: PinState,
     pub(crate) management_key: Secret,
+    /// The management key's algorithm (absent in older card files, and not written for
+    /// AES-128: AES-128).
+    #[serde(default, skip_serializing_if = "is_aes128")]
+    pub(crate) management_algorithm: ManagementAlgorithm,
     pub(crate) authentication_key: Option<KeyState>,
     pub(crate) signing_key: Option<KeyState>,
     pub(crate) attestation_key: Option<KeyState>,
@@ -266,7 +291,10 @@ impl State {
             pin1: PinState::blank(b"123456", profile.pin_tries),
             pin2,
             puk: PinState::blank(b"12345678", profile.puk_tries),
-            management_key: Secret::new(ManagementKey::blank_card().expose()),
+            management_key: Secret::new(
+                ManagementKey::piv_default(profile.management_algorithm).expose(),
+            ),
+            management_algorithm: profile.management_algorithm,
             authentication_key: None,
             signing_key: None,
             attestation_key: None,
@@ -384,8 +412,12 @@ impl State {
                 return Err(format!("{name} has more tries left than its total"));
             }
         }
-        if self.management_key.0.len() != 16 {
-            return Err("the management key is not 16 bytes".into());
+        if self.management_key.0.len() != self.management_algorithm.key_len() {
+            return Err(format!(
+                "the management key is not {} bytes, as {} wants",
+                self.management_algorithm.key_len(),
+                self.management_algorithm
+            ));
         }
         for (slot, name) in [
             (piv::SLOT_AUTHENTICATION, "9A"),

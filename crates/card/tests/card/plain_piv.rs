@@ -3,8 +3,8 @@
 //! (`docs/card.md`, "A plain PIV card").
 
 use eid_card::{
-    Card, CardClient, CardError, CardKind, CardProfile, KeySlot, LifeCycle, ManagementKey, PinRef,
-    Sw, Transport, TransportError, VirtualCard, VirtualReader, piv,
+    Card, CardClient, CardError, CardKind, CardProfile, KeySlot, LifeCycle, ManagementAlgorithm,
+    ManagementKey, PinRef, Sw, Transport, TransportError, VirtualCard, VirtualReader, piv,
 };
 
 use crate::support::*;
@@ -154,4 +154,137 @@ fn plain_card_profiles_are_checked_and_eid_card_files_stay_as_they_were() {
     assert!(card_json(&eid.path)["profile"].get("piv_only").is_none());
     let plain = plain();
     assert_eq!(card_json(&plain.path)["profile"]["piv_only"], true);
+}
+
+/// The PIV metadata of the management key: algorithm (tag 01) and default flag (tag 05).
+fn management_metadata<T: Transport>(c: &CardClient<T>) -> (u8, u8) {
+    let (body, sw) = c
+        .exchange(piv::ins::METADATA, 0, piv::REF_MANAGEMENT, &[])
+        .unwrap();
+    assert_eq!(sw, Sw::OK);
+    let items = eid_card::tlv::parse_all(&body).unwrap();
+    (
+        eid_card::tlv::find(&items, 0x01).unwrap()[0],
+        eid_card::tlv::find(&items, 0x05).unwrap()[0],
+    )
+}
+
+#[test]
+fn factory_default_keys_of_3des_and_aes_192_authenticate_and_the_take_over_makes_aes_128() {
+    for (algorithm, byte, challenge_len) in [
+        (ManagementAlgorithm::TripleDes, 0x03, 8),
+        (ManagementAlgorithm::Aes192, 0x0A, 16),
+        (ManagementAlgorithm::Aes256, 0x0C, 16),
+    ] {
+        let card = TestCard::blank_with(CardProfile::plain_piv_with(SERIAL, algorithm));
+        let c = &card.client;
+        c.select().unwrap();
+        assert_eq!(management_metadata(c), (byte, 1), "{algorithm}");
+        assert_eq!(c.management_algorithm().unwrap(), algorithm);
+        assert_eq!(c.info().unwrap().life_cycle, LifeCycle::Blank);
+
+        // The challenge is one block of the algorithm's cipher.
+        let (body, sw) = c
+            .exchange(
+                piv::ins::GENERAL_AUTHENTICATE,
+                byte,
+                piv::REF_MANAGEMENT,
+                &[0x7C, 2, 0x81, 0],
+            )
+            .unwrap();
+        assert_eq!(sw, Sw::OK);
+        assert_eq!(body.len(), 4 + challenge_len, "{algorithm}");
+
+        // The AES-128 default (the eID card's) is refused, and the error says why.
+        let err = c
+            .authenticate_management(&ManagementKey::blank_card())
+            .unwrap_err();
+        assert!(
+            matches!(err, CardError::ManagementAlgorithm { card, key }
+                if card == algorithm && key == ManagementAlgorithm::Aes128),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("the card's management key is {algorithm}, not AES-128")
+        );
+        assert!(matches!(
+            c.generate_key(KeySlot::Authentication),
+            Err(CardError::SecurityStatusNotSatisfied)
+        ));
+        // A wrong key of the right algorithm is rejected as a wrong key.
+        let wrong = ManagementKey::new(algorithm, &vec![0x42; algorithm.key_len()]).unwrap();
+        assert!(matches!(
+            c.authenticate_management(&wrong),
+            Err(CardError::ManagementKeyRejected)
+        ));
+
+        // The take-over: the PIV default of the card's algorithm, then the platform's key.
+        c.authenticate_management(&ManagementKey::piv_default(algorithm))
+            .unwrap();
+        c.set_management_key(&management_key()).unwrap();
+        assert_eq!(management_metadata(c), (piv::ALG_AES128, 0), "{algorithm}");
+        assert_eq!(c.info().unwrap().life_cycle, LifeCycle::Active);
+        let err = c
+            .authenticate_management(&ManagementKey::piv_default(algorithm))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("the card's management key is AES-128, not {algorithm}")
+        );
+        // After a power cycle the card speaks AES-128, also through the relayed path.
+        let reopened = CardClient::new(VirtualReader::new(VirtualCard::open(&card.path).unwrap()));
+        reopened.select().unwrap();
+        assert_eq!(
+            reopened.management_algorithm().unwrap(),
+            ManagementAlgorithm::Aes128
+        );
+        let challenge = reopened.management_challenge().unwrap();
+        reopened
+            .management_respond(&management_key().respond(&challenge).unwrap())
+            .unwrap();
+        reopened.generate_key(KeySlot::Authentication).unwrap();
+    }
+}
+
+#[test]
+fn set_management_key_checks_the_key_length_of_its_algorithm() {
+    let card = TestCard::blank_with(CardProfile::plain_piv_with(
+        SERIAL,
+        ManagementAlgorithm::TripleDes,
+    ));
+    let c = &card.client;
+    c.authenticate_management(&ManagementKey::piv_default(ManagementAlgorithm::TripleDes))
+        .unwrap();
+    for data in [
+        [&[0x08, 0x9B, 24][..], &[7; 24]].concat(),
+        [&[0x0A, 0x9B, 16][..], &[7; 16]].concat(),
+        [&[0x11, 0x9B, 16][..], &[7; 16]].concat(),
+    ] {
+        let (_, sw) = c
+            .exchange(piv::ins::SET_MANAGEMENT_KEY, 0xFF, 0xFF, &data)
+            .unwrap();
+        assert_eq!(sw, Sw::WRONG_DATA, "{data:02x?}");
+    }
+    assert_eq!(management_metadata(c), (0x03, 1), "nothing changed");
+}
+
+#[test]
+fn management_algorithms_other_than_aes_128_are_for_plain_cards_and_older_files_load() {
+    let mut eid = CardProfile::new("9752000001", "701", CardKind::OnePin);
+    eid.management_algorithm = ManagementAlgorithm::TripleDes;
+    assert!(VirtualCard::in_memory(eid).is_err());
+
+    // A plain card made before the field existed has no algorithm in its file: AES-128.
+    let plain = plain();
+    let json = card_json(&plain.path);
+    assert!(json["profile"].get("management_algorithm").is_none());
+    let des = TestCard::blank_with(CardProfile::plain_piv_with(
+        SERIAL,
+        ManagementAlgorithm::TripleDes,
+    ));
+    assert_eq!(
+        card_json(&des.path)["profile"]["management_algorithm"],
+        "3des"
+    );
 }
