@@ -16,6 +16,11 @@ use eid_testkit::pcsc::{OPENSC_PKCS11, PcscDaemon};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+#[path = "common/folder.rs"]
+mod folder;
+
+use folder::{EID, Folder, HOLDER, stderr};
+
 #[path = "card_stacks/choose.rs"]
 mod choose;
 #[path = "card_stacks/concurrent.rs"]
@@ -33,13 +38,15 @@ mod seed;
 #[path = "card_stacks/stack.rs"]
 mod stack;
 
-const EID: &str = env!("CARGO_BIN_EXE_eid");
-const HOLDER: &str = "SE2321000016-A1B2";
-
 /// A data folder with an organisation and Anna, made with the `eid` binary.
-struct Data {
-    dir: tempfile::TempDir,
-    data: PathBuf,
+struct Data(Folder);
+
+impl std::ops::Deref for Data {
+    type Target = Folder;
+
+    fn deref(&self) -> &Folder {
+        &self.0
+    }
 }
 
 /// A card issued by `eid admin card issue`.
@@ -51,48 +58,11 @@ struct Issued {
 
 impl Data {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let this = Data { dir, data };
-        this.eid(&["admin", "init"]);
-        this.eid(&[
-            "admin",
-            "org",
-            "add",
-            "--number",
-            "2321000016",
-            "--name",
-            "Region Exempel",
-            "--signing",
-            "self-service",
-        ]);
-        this.eid(&[
-            "admin",
-            "person",
-            "add",
-            "--hsa-id",
-            HOLDER,
-            "--given-name",
-            "Anna",
-            "--surname",
-            "Andersson",
-            "--org",
-            "2321000016",
-            "--entitled",
-        ]);
-        this
+        Data(Folder::new())
     }
 
     fn eid(&self, args: &[&str]) -> String {
-        let out = Command::new(EID)
-            .args(args)
-            .arg("--data")
-            .arg(&self.data)
-            .env_remove("EID_DATA")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "eid {args:?}: {}", stderr(&out));
-        String::from_utf8(out.stdout).unwrap()
+        self.ok(args)
     }
 
     fn issue(&self, kind: &str) -> Issued {
@@ -117,10 +87,6 @@ impl Issued {
     fn code(&self, name: &str) -> String {
         self.codes[name].as_str().unwrap().to_owned()
     }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn stdout(out: &Output) -> String {

@@ -8,45 +8,26 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+// Shared with the other test binaries; this one uses part of it.
+#[allow(dead_code)]
+#[path = "common/folder.rs"]
+mod folder;
+
+use folder::Folder;
+
 struct Eid {
-    _dir: tempfile::TempDir,
+    folder: Folder,
     data: PathBuf,
 }
 
 impl Eid {
     /// A fresh, initialised data folder with one organisation and one person with a card.
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder::new();
         let eid = Self {
-            data: dir.path().join("data"),
-            _dir: dir,
+            data: folder.data.clone(),
+            folder,
         };
-        eid.ok(&["admin", "init"]);
-        eid.ok(&[
-            "admin",
-            "org",
-            "add",
-            "--number",
-            "2321000016",
-            "--name",
-            "Region Exempel",
-            "--signing",
-            "self-service",
-        ]);
-        eid.ok(&[
-            "admin",
-            "person",
-            "add",
-            "--hsa-id",
-            "SE2321000016-A1B2",
-            "--given-name",
-            "Anna",
-            "--surname",
-            "Andersson",
-            "--org",
-            "2321000016",
-            "--entitled",
-        ]);
         eid.ok(&[
             "admin",
             "card",
@@ -64,11 +45,7 @@ impl Eid {
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eid"));
-        cmd.args(args)
-            .arg("--data")
-            .arg(&self.data)
-            .env_remove("EID_DATA");
+        let mut cmd = self.folder.command(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
