@@ -25,6 +25,8 @@ use folder::{EID, Folder, HOLDER, stderr};
 mod choose;
 #[path = "card_stacks/concurrent.rs"]
 mod concurrent;
+#[path = "card_stacks/opensc_pkcs11.rs"]
+mod opensc_pkcs11;
 #[path = "card_stacks/pins.rs"]
 mod pins;
 #[path = "card_stacks/piv.rs"]

@@ -11,7 +11,9 @@
 //!
 //! - if the token label has the form `<digits> (…)` or is all digits, the digits are the card
 //!   number (the label convention, for modules whose serial numbers cannot be chosen);
-//! - otherwise the token's serial number is (OpenSC's convention).
+//! - otherwise the token's serial number is (OpenSC's convention; for a PIV card OpenSC takes
+//!   it from the CHUID, where the eID card writes its number: leading zeros are dropped from
+//!   an all-digit serial).
 //!
 //! A card with two tokens is a two-PIN card: the token whose label ends in `(PIN2)` (in any
 //! case) holds PIN2 and the signing key, the other PIN1 and the authentication key. A card
@@ -257,9 +259,16 @@ fn card_number(label: &str, serial: &str) -> String {
     let prefix = label.split(" (").next().unwrap_or(label).trim();
     let convention = label == prefix || label.ends_with(')');
     if convention && !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit()) {
-        prefix.to_owned()
+        return prefix.to_owned();
+    }
+    // OpenSC names a PIV card's token by the last 8 bytes of its CHUID GUID in hex; the eID
+    // card writes its card number there in BCD, zero-padded: the digits without the padding.
+    let serial = serial.trim();
+    let digits = serial.trim_start_matches('0');
+    if !digits.is_empty() && serial.bytes().all(|b| b.is_ascii_digit()) {
+        digits.to_owned()
     } else {
-        serial.trim().to_owned()
+        serial.to_owned()
     }
 }
 
@@ -344,6 +353,15 @@ mod tests {
         assert_eq!(card_number("eID (PIN2)", "ab12"), "ab12");
         assert_eq!(card_number("Jane Doe", "ab12 "), "ab12");
         assert_eq!(card_number("12 (PIN1) x", "ab12"), "ab12");
+        // OpenSC's PIV token serial: the eID card's number in BCD, zero-padded.
+        assert_eq!(
+            card_number("Anna Andersson", "0000975283687791"),
+            "975283687791"
+        );
+        assert_eq!(
+            card_number("Anna Andersson", "a01f7147a9f6a16c"),
+            "a01f7147a9f6a16c"
+        );
     }
 
     #[test]

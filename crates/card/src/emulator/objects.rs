@@ -94,10 +94,17 @@ impl VirtualCard {
     }
 
     fn chuid(&self) -> Vec<u8> {
-        let seed = format!("eid card {}", self.state.profile.card_number);
-        let guid = digest::digest(&digest::SHA256, seed.as_bytes());
+        let number = &self.state.profile.card_number;
+        let seed = format!("eid card {number}");
+        let mut guid = [0u8; 16];
+        guid.copy_from_slice(&digest::digest(&digest::SHA256, seed.as_bytes()).as_ref()[..16]);
+        // OpenSC names a PIV card's token by the GUID's last 8 bytes in hex: the card number
+        // there, in BCD, makes that name the card number (`eid_card::pkcs11` reads it back).
+        if let Some(bcd) = bcd8(number) {
+            guid[8..].copy_from_slice(&bcd);
+        }
         let mut chuid = tlv::encode(0x30, &FASC_N);
-        tlv::put(&mut chuid, 0x34, &guid.as_ref()[..16]);
+        tlv::put(&mut chuid, 0x34, &guid);
         tlv::put(&mut chuid, 0x35, b"20300101");
         tlv::put(&mut chuid, 0x3E, &[]);
         tlv::put(&mut chuid, 0xFE, &[]);
@@ -168,4 +175,17 @@ fn object_tag(bytes: &[u8]) -> Result<u32, Sw> {
         [a, b, c] => Ok(u32::from_be_bytes([0, *a, *b, *c])),
         _ => Err(Sw::WRONG_DATA),
     }
+}
+
+/// A card number of at most 16 digits as 8 bytes of BCD, zero-padded on the left.
+fn bcd8(number: &str) -> Option<[u8; 8]> {
+    if number.is_empty() || number.len() > 16 || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let padded = format!("{number:0>16}");
+    let mut bcd = [0u8; 8];
+    for (byte, pair) in bcd.iter_mut().zip(padded.as_bytes().chunks(2)) {
+        *byte = ((pair[0] - b'0') << 4) | (pair[1] - b'0');
+    }
+    Some(bcd)
 }
