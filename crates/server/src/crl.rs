@@ -76,24 +76,60 @@ async fn crl<S: ServerStore>(State(state): State<AppState<S>>, headers: HeaderMa
     let fresh_until = (crl.this_update + live.schedule().reissue_after).min(crl.next_update);
     let max_age = (fresh_until - now).whole_seconds().max(0);
     let etag = format!("\"crl-{}\"", crl.number);
-    let mut response = if not_modified(&headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
+    let caching = Caching {
+        etag: &etag,
+        max_age,
+        directives: "",
+        last_modified: crl.this_update,
+    };
+    cacheable(&headers, now, &caching, || {
         let mut r = Body::from(Bytes::from_owner(Der(crl.clone()))).into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PKIX_CRL));
         r
+    })
+}
+
+/// How HTTP caches may keep a published revocation document (a CRL, an OCSP response).
+pub(crate) struct Caching<'a> {
+    /// Its strong entity tag, quoted.
+    pub etag: &'a str,
+    /// Seconds it stays fresh from now.
+    pub max_age: i64,
+    /// `Cache-Control` directives after `public, max-age=…, no-transform` (e.g.
+    /// `", must-revalidate"`), or empty.
+    pub directives: &'static str,
+    /// When it was made (`Last-Modified`).
+    pub last_modified: OffsetDateTime,
+}
+
+/// 304 to a matching `If-None-Match`, else `body()`; either way with `Cache-Control`, a
+/// matching `Expires`, `Last-Modified` and `ETag` from `caching`.
+pub(crate) fn cacheable(
+    request: &HeaderMap,
+    now: OffsetDateTime,
+    caching: &Caching<'_>,
+    body: impl FnOnce() -> Response,
+) -> Response {
+    let mut response = if not_modified(request, caching.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        body()
     };
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}, no-transform")) {
+    let max_age = caching.max_age;
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "public, max-age={max_age}, no-transform{}",
+        caching.directives
+    )) {
         h.insert(header::CACHE_CONTROL, v);
     }
     h.insert(
         header::EXPIRES,
         http_date(now + time::Duration::seconds(max_age)),
     );
-    h.insert(header::LAST_MODIFIED, http_date(crl.this_update));
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    h.insert(header::LAST_MODIFIED, http_date(caching.last_modified));
+    if let Ok(v) = HeaderValue::from_str(caching.etag) {
         h.insert(header::ETAG, v);
     }
     response

@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT;
 use eid_pki::ocsp::{OcspAnswer, OcspResponseStatus, SignedResponse, error_response};
 
-use crate::crl::{http_date, not_modified};
+use crate::crl::{Caching, cacheable};
 use crate::{AppState, ServerStore};
 
 /// The largest request read (64 KiB; a real request is a few hundred bytes).
@@ -150,26 +150,15 @@ async fn answer<S: ServerStore>(
         .whole_seconds()
         .max(0);
     let etag = format!("\"{}\"", signed.fingerprint);
-    let mut response = if not_modified(request_headers, &etag) {
-        axum::http::StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        ocsp_body(Body::from(Bytes::from_owner(Der(signed.clone()))))
+    let caching = Caching {
+        etag: &etag,
+        max_age,
+        directives: ", must-revalidate",
+        last_modified: signed.this_update,
     };
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "public, max-age={max_age}, no-transform, must-revalidate"
-    )) {
-        h.insert(header::CACHE_CONTROL, v);
-    }
-    h.insert(
-        header::EXPIRES,
-        http_date(now + time::Duration::seconds(max_age)),
-    );
-    h.insert(header::LAST_MODIFIED, http_date(signed.this_update));
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    response
+    cacheable(request_headers, now, &caching, || {
+        ocsp_body(Body::from(Bytes::from_owner(Der(signed.clone()))))
+    })
 }
 
 #[cfg(test)]
