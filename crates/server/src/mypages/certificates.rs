@@ -30,12 +30,9 @@ use eid_portal::{AccessClaims, ApiError, FRESH_LOGIN, PersonView, PortalError, S
 use eid_store::{CertKind, CertificateRecord, RevocationReason, Serial, StoreError};
 use time::OffsetDateTime;
 
-use super::{
-    SESSION_COOKIE, failure_page, html, language, one, page, refused, to_provider_fresh,
-    with_cookies,
-};
+use super::{failure_page, html, language, one, page, refused, to_provider_fresh, with_cookies};
 use crate::html::Lang;
-use crate::login::{cookie, set_cookie};
+use crate::login::set_cookie;
 use crate::oidc::{pairs, see_other};
 use crate::{AppState, ServerStore};
 
@@ -76,15 +73,7 @@ async fn holder<S: ServerStore>(
     lang: Lang,
     now: OffsetDateTime,
 ) -> Result<Holder, Response> {
-    let session = match state
-        .portal
-        .session(cookie(headers, SESSION_COOKIE).as_deref(), now)
-        .await
-    {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(see_other("/mypages")),
-        Err(e) => return Err(failure_page(state, lang, &e)),
-    };
+    let session = super::signed_in(state, headers, lang, now).await?;
     let api = state.portal.api();
     let found = match api.verify(session.access_token(), now).await {
         Ok(claims) => api.person(&claims).await.map(|person| (claims, person)),

@@ -32,8 +32,8 @@ use eid_store::CardKind;
 use time::OffsetDateTime;
 
 use super::{
-    SESSION_COOKIE, failure_page, html, language, one, page, portal_language, refused,
-    to_provider_fresh, with_cookies,
+    failure_page, html, language, one, page, portal_language, refused, to_provider_fresh,
+    with_cookies,
 };
 use crate::html::Lang;
 use crate::login::{BROWSER_COOKIE, cookie, set_cookie};
@@ -135,14 +135,9 @@ pub(crate) async fn fetch<S: ServerStore>(
     let form = pairs(&body);
     let (lang, _) = language(&headers, &[]);
     let now = state.clock.now();
-    let session = match state
-        .portal
-        .session(cookie(&headers, SESSION_COOKIE).as_deref(), now)
-        .await
-    {
-        Ok(Some(session)) => session,
-        Ok(None) => return see_other("/mypages"),
-        Err(e) => return failure_page(&state, lang, &e),
+    let session = match super::signed_in(&state, &headers, lang, now).await {
+        Ok(session) => session,
+        Err(response) => return response,
     };
     if !one(&form, "csrf").is_some_and(|t| state.portal.csrf_ok(session.id(), t)) {
         return refused(&state, lang);

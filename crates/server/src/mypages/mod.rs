@@ -247,6 +247,25 @@ async fn begin<S: ServerStore>(state: &AppState<S>, lang: Lang, start: &LoginSta
     }
 }
 
+/// The browser's My Pages session: none (or expired) is a redirect to the start page, a
+/// store failure the failure page.
+async fn signed_in<S: ServerStore>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    lang: Lang,
+    now: OffsetDateTime,
+) -> Result<Session, Response> {
+    match state
+        .portal
+        .session(cookie(headers, SESSION_COOKIE).as_deref(), now)
+        .await
+    {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(see_other("/mypages")),
+        Err(e) => Err(failure_page(state, lang, &e)),
+    }
+}
+
 async fn start_page<S: ServerStore>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
