@@ -6,10 +6,10 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use eid_card::{Card, CardError, LifeCycle, Pin, PinRef, piv};
+use eid_card::{Card, CardError, Pin, PinRef, piv};
 use eid_config::Config;
 use eid_pki::CardMasterKey;
-use eid_ra::{PersonaliseError, enrol};
+use eid_ra::{PersonaliseError, enrol, enrollable};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -31,18 +31,7 @@ pub async fn run(common: &Common, config: &Config, reader: &str, holder: &str) -
     // program comes between the PIN, the management key and the new key.
     let card = open_reader(reader)?;
     let info = card.info().map_err(card_failure)?;
-    if info.product_number != piv::ENROLLED_PIV_PRODUCT {
-        return Err(Failure::Refused(format!(
-            "card {} is an eID card (product {}): eID cards are issued, not enrolled",
-            info.card_number, info.product_number
-        )));
-    }
-    if info.life_cycle != LifeCycle::Blank {
-        return Err(Failure::Refused(format!(
-            "card {} is not blank: its management key is not the PIV default (enrolled already, or managed elsewhere)",
-            info.card_number
-        )));
-    }
+    enrollable(&info).map_err(|e| Failure::Refused(e.to_string()))?;
     let pin = read_pin()?;
     card.verify(PinRef::Pin1, &Pin::new(pin))
         .map_err(|e| match e {

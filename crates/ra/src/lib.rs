@@ -9,5 +9,7 @@
 mod personalise;
 mod unblock;
 
-pub use personalise::{Personalisation, PersonaliseError, PinLetter, enrol, personalise};
+pub use personalise::{
+    Personalisation, PersonaliseError, PinLetter, enrol, enrollable, personalise,
+};
 pub use unblock::{UnblockError, unblock_one_pin};

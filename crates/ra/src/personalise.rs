@@ -308,6 +308,27 @@ async fn authentication_certificate<R: CryptoRng + ?Sized>(
     Ok(())
 }
 
+/// Whether the card that said `info` can be enrolled by [`enrol`]: a plain PIV card
+/// (product 790, one PIN) still on its PIV default management key. Callers ask before they
+/// ask the holder for a PIN.
+pub fn enrollable(info: &eid_card::CardInfo) -> Result<(), PersonaliseError> {
+    if info.product_number != eid_card::piv::ENROLLED_PIV_PRODUCT
+        || info.kind != eid_card::CardKind::OnePin
+    {
+        return Err(PersonaliseError::WrongCard(format!(
+            "card {} is an eID card (product {}), not a plain PIV card: eID cards are issued, not enrolled",
+            info.card_number, info.product_number
+        )));
+    }
+    if info.life_cycle != LifeCycle::Blank {
+        return Err(PersonaliseError::WrongCard(format!(
+            "card {} is not blank: its management key is no longer the PIV default (enrolled already, or managed elsewhere)",
+            info.card_number
+        )));
+    }
+    Ok(())
+}
+
 /// Enrols a plain PIV card (a YubiKey) the holder already has into the platform: the card's
 /// management key becomes the platform's (diversified per card), a new authentication key
 /// is generated in 9A and certified, and the card is recorded as an active one-PIN card of
@@ -333,20 +354,7 @@ pub async fn enrol<R: CryptoRng + ?Sized>(
 ) -> Result<String, PersonaliseError> {
     let holder = active_holder(store, holder).await?;
     let info = card.info()?;
-    if info.product_number != eid_card::piv::ENROLLED_PIV_PRODUCT
-        || info.kind != eid_card::CardKind::OnePin
-    {
-        return Err(PersonaliseError::WrongCard(format!(
-            "card {} is an eID card (product {}), not a plain PIV card: eID cards are issued, not enrolled",
-            info.card_number, info.product_number
-        )));
-    }
-    if info.life_cycle != LifeCycle::Blank {
-        return Err(PersonaliseError::WrongCard(format!(
-            "card {} is not blank: its management key is no longer the PIV default (enrolled already, or managed elsewhere)",
-            info.card_number
-        )));
-    }
+    enrollable(&info)?;
     let card_number =
         eid_store::validate::card_number(&info.card_number).map_err(PersonaliseError::WrongCard)?;
     for (pin, name) in [(PinRef::Pin1, "PIN"), (PinRef::Puk, "PUK")] {
