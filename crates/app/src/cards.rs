@@ -112,32 +112,44 @@ impl Cards {
         listed
     }
 
-    /// Opens eID `index` of [`Cards::list`] for one step.
-    pub(crate) fn open(&self, index: usize) -> Result<Box<dyn Card>, CardError> {
+    /// Opens the eID labelled `label` (the first listed when `None` or no longer there) for
+    /// one step, chosen and opened from one listing; returns its place in that list too.
+    pub(crate) fn open(&self, label: Option<&str>) -> (usize, Result<Box<dyn Card>, CardError>) {
         let listed = self.list();
-        let chosen = listed.get(index).ok_or(CardError::CardRemoved)?;
-        let card: Box<dyn Card> = match &chosen.place {
-            Place::File(path) => {
-                let card = VirtualCard::open(path).map_err(|e| match e {
-                    CardFileError::Io { .. } => CardError::CardRemoved,
-                    other => CardError::BadResponse(other.to_string()),
-                })?;
-                Box::new(CardClient::new(VirtualReader::new(card)))
-            }
-            Place::Reader(name) => {
-                // Up to `CARD_WAIT` for a busy card: the runtime's other tasks move off this
-                // thread meanwhile.
-                let transport = blocking(|| PcscTransport::connect(name, CARD_WAIT))?;
-                Box::new(CardClient::new(transport))
-            }
-            Place::Pkcs11 {
-                module,
-                card_number,
-            } => Box::new(Pkcs11Module::load(module)?.open(Some(card_number))?),
+        let index = label
+            .and_then(|label| listed.iter().position(|l| l.label == label))
+            .unwrap_or(0);
+        let card = match listed.get(index) {
+            Some(chosen) => open_place(&chosen.place),
+            None => Err(CardError::CardRemoved),
         };
-        card.select()?;
-        Ok(card)
+        (index, card)
     }
+}
+
+/// Opens the card at `place` and selects its application.
+fn open_place(place: &Place) -> Result<Box<dyn Card>, CardError> {
+    let card: Box<dyn Card> = match place {
+        Place::File(path) => {
+            let card = VirtualCard::open(path).map_err(|e| match e {
+                CardFileError::Io { .. } => CardError::CardRemoved,
+                other => CardError::BadResponse(other.to_string()),
+            })?;
+            Box::new(CardClient::new(VirtualReader::new(card)))
+        }
+        Place::Reader(name) => {
+            // Up to `CARD_WAIT` for a busy card: the runtime's other tasks move off this
+            // thread meanwhile.
+            let transport = blocking(|| PcscTransport::connect(name, CARD_WAIT))?;
+            Box::new(CardClient::new(transport))
+        }
+        Place::Pkcs11 {
+            module,
+            card_number,
+        } => Box::new(Pkcs11Module::load(module)?.open(Some(card_number))?),
+    };
+    card.select()?;
+    Ok(card)
 }
 
 fn push_reader(listed: &mut Vec<Listed>, name: &str) {

@@ -294,7 +294,7 @@ pub(crate) fn dialog(
 }
 
 fn show(state: &Inner, id: &str, launch: &Launch, step: Step, say: Option<Say>) -> Response {
-    let card = state.view(state.active());
+    let card = state.view();
     let text = say.map(|s| s.text(launch.lang));
     html(
         StatusCode::OK,
@@ -377,7 +377,7 @@ async fn report(state: &Inner, launch: &Launch, hint: HintCode) {
 /// A failed step: report what the server should know, then the page for it.
 async fn failed(state: &Inner, id: &str, launch: &Launch, step: Step, e: FetchError) -> Response {
     tracing::info!(error = %e, "a fetch step did not go through");
-    let kind = state.view(state.active()).kind;
+    let kind = state.view().kind;
     if let Some(hint) = e.hint() {
         report(state, launch, hint).await;
     }
@@ -476,7 +476,7 @@ pub(crate) async fn key(State(state): State<Arc<Inner>>, body: Bytes) -> Respons
         state.set_active(i);
     }
     report(&state, &launch, HintCode::UserSign).await;
-    let card = match state.open(state.active()) {
+    let card = match state.open() {
         Ok(c) => c,
         Err(e) => return failed(&state, &form.launch, &launch, Step::Code, e.into()).await,
     };
@@ -510,7 +510,7 @@ pub(crate) async fn approve(State(state): State<Arc<Inner>>, body: Bytes) -> Res
     let Some(key) = launch.progress.key.clone() else {
         return show(&state, &form.launch, &launch, Step::Code, None);
     };
-    let card = match state.open(state.active()) {
+    let card = match state.open() {
         Ok(c) => c,
         Err(e) => return failed(&state, &form.launch, &launch, Step::Approve, e.into()).await,
     };
@@ -548,7 +548,7 @@ async fn deliver_now(state: &Inner, id: &str, launch: &Launch) -> Response {
     let Some(issued) = launch.progress.issued.clone() else {
         return show(state, id, launch, Step::Code, None);
     };
-    let card = match state.open(state.active()) {
+    let card = match state.open() {
         Ok(c) => c,
         Err(e) => return failed(state, id, launch, Step::Deliver, e.into()).await,
     };

@@ -370,15 +370,9 @@ impl Inner {
             .collect()
     }
 
-    /// The index of the active eID in the list as it is now (the first when the chosen one
-    /// is gone).
-    fn active(&self) -> usize {
-        let Ok(chosen) = self.active.lock().map(|a| a.clone()) else {
-            return 0;
-        };
-        chosen
-            .and_then(|label| self.cards.list().iter().position(|l| l.label == label))
-            .unwrap_or(0)
+    /// The label of the eID the holder chose, if any.
+    fn chosen(&self) -> Option<String> {
+        self.active.lock().ok().and_then(|a| a.clone())
     }
 
     fn set_active(&self, index: usize) {
@@ -389,13 +383,15 @@ impl Inner {
         }
     }
 
-    /// Opens eID `index` for one step (a fresh read of a card file; a PC/SC transaction on a
-    /// card in a reader).
-    fn open(&self, index: usize) -> Result<Box<dyn Card>, CardError> {
-        self.cards.open(index)
+    /// Opens the active eID for one step (a fresh read of a card file; a PC/SC transaction
+    /// on a card in a reader).
+    fn open(&self) -> Result<Box<dyn Card>, CardError> {
+        self.cards.open(self.chosen().as_deref()).1
     }
 
-    fn view(&self, index: usize) -> CardView {
+    /// What the page says about the active eID.
+    fn view(&self) -> CardView {
+        let (index, card) = self.cards.open(self.chosen().as_deref());
         let mut view = CardView {
             index,
             number: String::new(),
@@ -404,7 +400,7 @@ impl Inner {
             life_cycle: None,
             present: false,
         };
-        let Ok(card) = self.open(index) else {
+        let Ok(card) = card else {
             return view;
         };
         if let Ok(CardInfo {
@@ -524,7 +520,7 @@ async fn launch_page(State(state): State<Arc<Inner>>, Query(q): Query<LaunchQuer
         progress: fetch_ui::Progress::default(),
     };
     let id = state.remember(launch.clone());
-    let card = state.view(state.active());
+    let card = state.view();
     if launch.order.kind == eid_protocol::OrderKind::EnrollSign {
         return html(
             StatusCode::OK,
@@ -638,7 +634,7 @@ async fn cancel(State(state): State<Arc<Inner>>, body: Bytes) -> Response {
 }
 
 fn redraw(state: &Inner, id: &str, launch: &Launch, notice: Notice) -> Response {
-    let card = state.view(state.active());
+    let card = state.view();
     html(
         StatusCode::OK,
         pages::dialog(&pages::Dialog {
@@ -677,8 +673,7 @@ async fn ceremony(state: &Inner, id: &str, launch: &Launch, step: Step) -> Respo
         }
     };
     report(HintCode::UserSign).await;
-    let active = state.active();
-    let signed = card_sign(state, active, launch, step);
+    let signed = card_sign(state, launch, step);
     let (signature, certificate) = match signed {
         Ok(s) => s,
         Err(CardOutcome::Hint(hint, notice)) => {
@@ -758,11 +753,10 @@ fn card_error(e: CardError, kind: Option<CardKind>) -> CardOutcome {
 /// certificate come back.
 fn card_sign(
     state: &Inner,
-    index: usize,
     launch: &Launch,
     step: Step,
 ) -> Result<(Vec<u8>, Vec<u8>), CardOutcome> {
-    let card = state.open(index).map_err(|e| card_error(e, None))?;
+    let card = state.open().map_err(|e| card_error(e, None))?;
     let info = card.info().map_err(|e| card_error(e, None))?;
     let kind = Some(info.kind);
     if let Some(wanted) = &launch.order.card_number

@@ -86,7 +86,7 @@ fn render(state: &Inner, l: Lang, outcome: Option<&Outcome>) -> String {
             escape(text)
         ));
     }
-    let card = state.open(state.active());
+    let card = state.open();
     let info = card.as_ref().ok().and_then(|c| c.info().ok());
     let Some((card, info)) = card.ok().zip(info) else {
         body.push_str(&format!(
@@ -309,7 +309,7 @@ pub(crate) async fn change(State(state): State<Arc<Inner>>, body: Bytes) -> Resp
     if form.new != form.again {
         return outcome(&state, l, Err(codes_differ(l)));
     }
-    let result = state.open(state.active()).and_then(|card| {
+    let result = state.open().and_then(|card| {
         if card.info()?.life_cycle == LifeCycle::NotActivated {
             return Err(CardError::NotActivated);
         }
@@ -348,7 +348,7 @@ pub(crate) async fn unblock(State(state): State<Arc<Inner>>, body: Bytes) -> Res
     if form.new != form.again {
         return outcome(&state, l, Err(codes_differ(l)));
     }
-    let result = state.open(state.active()).and_then(|card| {
+    let result = state.open().and_then(|card| {
         if card.info()?.kind == CardKind::OnePin {
             // The PUK of a 7XX card is with the ID administrator.
             return Err(CardError::Unsupported("unblock a one-PIN card here"));
