@@ -56,6 +56,15 @@ pub(crate) async fn build(
         }
     }
     let mut settings = Settings::new(config.public_url.clone());
+    if let Some(path) = &config.cards.vendor_attestation_roots {
+        let roots = eid_pki::VendorAttestationRoots::load(path)
+            .map_err(|e| Failure::Usage(format!("cards.vendor_attestation_roots: {e}")))?;
+        tracing::info!(
+            anchors = roots.len(),
+            "card makers' attestation roots loaded"
+        );
+        settings.vendor_attestation_roots = Arc::new(roots);
+    }
     settings.launch_base = launch_base.unwrap_or_else(|| config.app_launch_base.clone());
     settings.order_lifetime = time::Duration::try_from(config.order_lifetime)
         .map_err(|e| Failure::Usage(format!("server.order_lifetime_seconds: {e}")))?;

@@ -278,12 +278,15 @@ fn a_card_whose_pin_is_the_piv_default_is_not_enrolled() {
 /// The seed procedure on an enrolled plain PIV card, with the app on `--reader`: My Pages
 /// login with the one PIN, then the signing-certificate fetch with the same PIN (the app
 /// relays the 9B challenge–response to the server, which holds the diversified key). The
-/// card has no attestation key, so its organisation must accept unattested keys.
+/// card came with its maker's attestation key (as a YubiKey's F9) and the organisation
+/// demands attested keys: the key is certified because the server trusts the maker's roots.
 #[tokio::test]
 async fn an_enrolled_piv_card_logs_in_and_fetches_its_signing_certificate_with_its_one_pin() {
+    use std::sync::Arc;
+
     use eid_clock::{Clock as _, SystemClock};
     use eid_store::{CertKind, SigningPolicy, Store as _};
-    use eid_testkit::{ANNA, ORG, Pki, Server, TestApp};
+    use eid_testkit::{ANNA, CardMaker, ORG, Pki, Server, TestApp};
 
     use super::stack::{begin_fetch, fetch, login_dialog, login_done, with_server};
 
@@ -293,13 +296,16 @@ async fn an_enrolled_piv_card_logs_in_and_fetches_its_signing_certificate_with_i
         .set_organisation_policy(
             ORG,
             SigningPolicy::SelfService,
-            true,
+            false,
             &pki.event("organisation.policy"),
         )
         .await
         .unwrap();
+    let maker = CardMaker::new("Yubico-like");
+    let roots =
+        Arc::new(eid_pki::VendorAttestationRoots::from_pem(maker.roots_pem().as_bytes()).unwrap());
     let file = pki.dir.path().join("yubikey.card");
-    drop(VirtualCard::create(&file, CardProfile::plain_piv(SERIAL)).unwrap());
+    maker.install(&mut VirtualCard::create(&file, CardProfile::plain_piv(SERIAL)).unwrap());
     {
         let card = open(&file);
         card.change_pin(PinRef::Pin1, &pin("123456"), &pin(PIN))
@@ -326,6 +332,7 @@ async fn an_enrolled_piv_card_logs_in_and_fetches_its_signing_certificate_with_i
     let mut app = daemon.command(EID);
     app.args(["app", "--reader", &PcscDaemon::reader_name(0)]);
     let server = Server::builder(pki)
+        .settings(move |s| s.vendor_attestation_roots = roots)
         .app_with(move |base| TestApp::spawn(with_server(app, base)))
         .start()
         .await;

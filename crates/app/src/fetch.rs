@@ -8,8 +8,9 @@
 //!    in slot 9C. A key already there without its certificate on the card (an earlier,
 //!    interrupted fetch) is used again; otherwise the card generates a new one under the
 //!    management key, whose challenge–response the server answers through the app. Then
-//!    the card's attestation of the key (F9) and the certificate request, signed on the card
-//!    by the new key right after the signing code.
+//!    the card's attestation of the key (F9), the F9 key's certificate (a plain PIV card's
+//!    is its maker's, which the server checks against its configured roots), and the
+//!    certificate request, signed on the card by the new key right after the signing code.
 //!
 //!    A card without a management key (a PKCS#11 token: `management_challenge` is
 //!    [`CardError::Unsupported`]) skips the challenge–response here and in step 3; its key
@@ -107,6 +108,9 @@ pub struct PreparedKey {
     pub certificate_request: Vec<u8>,
     /// The card's attestation of slot 9C, if it gave one.
     pub attestation: Option<Vec<u8>>,
+    /// The certificate of the card's attestation key (F9), sent with the attestation: a
+    /// plain PIV card's is its maker's, which the server checks against its roots.
+    pub attestation_key_certificate: Option<Vec<u8>>,
     /// Whether the key was generated now (else: left by an earlier fetch and used again).
     pub generated: bool,
 }
@@ -199,6 +203,10 @@ pub(crate) async fn prepare_key(
         Err(CardError::NotFound | CardError::Unsupported(_)) => None,
         Err(e) => return Err(e.into()),
     };
+    let attestation_key_certificate = match attestation {
+        Some(_) => card.read_certificate(KeySlot::Attestation)?,
+        None => None,
+    };
     // The signing key needs its PIN verified by the command just before the signature
     // (verified again on a token: its grant is for one signature, and generation used it).
     card.verify(pin, signing_code)?;
@@ -207,6 +215,7 @@ pub(crate) async fn prepare_key(
         public_key,
         certificate_request: request,
         attestation,
+        attestation_key_certificate,
         generated,
     })
 }
@@ -248,6 +257,7 @@ pub(crate) async fn approve(
         enrollment: Some(EnrollmentEvidence {
             certificate_request: key.certificate_request.clone(),
             attestation: key.attestation.clone(),
+            attestation_key_certificate: key.attestation_key_certificate.clone(),
         }),
     };
     let (return_url, der) = link

@@ -96,6 +96,11 @@ virtual_card_dir = "cards"
 # Wrong entries before a PIN blocks, and before a blocked PUK makes the card dead.
 pin_tries = 3
 puk_tries = 10
+# Plain PIV cards (YubiKeys) attest their keys with their maker's key: a PEM file of the
+# maker's attestation roots and intermediates (Yubico publishes them) lets the server check
+# those attestations. Without it such keys go unattested, and only organisations that
+# accept unattested keys can have them certified.
+# vendor_attestation_roots = "yubico-piv-roots.pem"
 # Per product number, for example:
 # [cards.products."710"]
 # pin_tries = 5

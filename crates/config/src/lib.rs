@@ -105,6 +105,9 @@ pub struct CardsConfig {
     pub master_key: PathBuf,
     /// Where `eid admin card issue` writes virtual cards.
     pub virtual_card_dir: PathBuf,
+    /// A PEM file of the card makers' attestation roots (Yubico's PIV attestation CAs):
+    /// plain PIV cards' keys are attested through them (none: such keys go unattested).
+    pub vendor_attestation_roots: Option<PathBuf>,
     /// PIN and PUK tries of cards whose product has no entry of its own.
     pub defaults: Tries,
     /// Tries per product number.

@@ -101,6 +101,8 @@ struct RawCards {
     virtual_card_dir: PathBuf,
     pin_tries: i64,
     puk_tries: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vendor_attestation_roots: Option<PathBuf>,
     products: BTreeMap<String, RawProduct>,
 }
 
@@ -111,6 +113,7 @@ impl Default for RawCards {
             virtual_card_dir: "cards".into(),
             pin_tries: 3,
             puk_tries: 10,
+            vendor_attestation_roots: None,
             products: BTreeMap::new(),
         }
     }
@@ -538,6 +541,7 @@ impl RawConfig {
             cards: CardsConfig {
                 master_key: data_dir.join(cards.master_key),
                 virtual_card_dir: data_dir.join(cards.virtual_card_dir),
+                vendor_attestation_roots: cards.vendor_attestation_roots.map(|f| data_dir.join(f)),
                 defaults,
                 products,
             },

@@ -448,3 +448,16 @@ fn the_revocation_schedule_is_configurable_and_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn the_card_makers_attestation_roots_are_a_file_in_the_data_folder() {
+    let dir = folder_with("");
+    let config = load(dir.path(), &[], "EIDTEST14_").unwrap();
+    assert_eq!(config.cards.vendor_attestation_roots, None);
+    let dir = folder_with("[cards]\nvendor_attestation_roots = \"yubico-piv-roots.pem\"\n");
+    let config = load(dir.path(), &[], "EIDTEST14_").unwrap();
+    assert_eq!(
+        config.cards.vendor_attestation_roots,
+        Some(dir.path().join("yubico-piv-roots.pem"))
+    );
+}

@@ -81,6 +81,8 @@ pub struct Orders<S> {
     pub(crate) config: OrderConfig,
     /// The card master key, for the management-key responses of `enrollSign` orders.
     pub(crate) card_master: Option<Arc<eid_pki::CardMasterKey>>,
+    /// The card makers' attestation roots, for plain PIV cards' keys (default none).
+    pub(crate) vendor_roots: Arc<eid_pki::VendorAttestationRoots>,
 }
 
 impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
@@ -96,6 +98,7 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
             ca,
             config,
             card_master: None,
+            vendor_roots: Arc::default(),
         })
     }
 
@@ -103,6 +106,16 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
     /// challenges of the cards of `enrollSign` orders (without it, it answers none).
     pub fn with_card_master(mut self, master: Arc<eid_pki::CardMasterKey>) -> Self {
         self.card_master = Some(master);
+        self
+    }
+
+    /// The engine trusting `roots` to vouch for the attestation keys of plain PIV cards
+    /// (YubiKeys) in `enrollSign` orders (without them, such cards' keys go unattested).
+    pub fn with_vendor_attestation_roots(
+        mut self,
+        roots: Arc<eid_pki::VendorAttestationRoots>,
+    ) -> Self {
+        self.vendor_roots = roots;
         self
     }
 

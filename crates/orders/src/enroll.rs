@@ -116,10 +116,12 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
             approved_key_sha256,
             certificate_request: &evidence.certificate_request,
             attestation: evidence.attestation.as_deref(),
+            attestation_key_certificate: evidence.attestation_key_certificate.as_deref(),
         };
         let store: &dyn Store = &*self.store;
         match enroll_signing_key(
             &self.ca,
+            &self.vendor_roots,
             store,
             &request,
             &format!("person:{hsa_id}"),

@@ -19,7 +19,10 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use eid_store::{CertKind, CertStatus, CertificateRecord, Store, StoreError};
 
 use crate::asn1::Oid;
-use crate::attestation::{AttestationError, AttestedKey, verify_signing_key_attestation};
+use crate::attestation::{
+    AttestationError, AttestedKey, KeyAttestation, VendorAttestationRoots,
+    verify_signing_key_attestation,
+};
 use crate::issue::{Facts, KeyCheck, issue_with};
 use crate::{CertificateAuthority, Csr, CsrError, IssueError, IssueRequest, Profile};
 
@@ -36,6 +39,8 @@ pub struct SigningEnrollment<'a> {
     pub certificate_request: &'a [u8],
     /// The card's attestation of slot 9C, if the card gave one.
     pub attestation: Option<&'a [u8]>,
+    /// The card's F9 certificate, if the app sent it (a plain PIV card's maker's).
+    pub attestation_key_certificate: Option<&'a [u8]>,
 }
 
 /// The signing certificate for the approved key.
@@ -65,10 +70,11 @@ pub enum EnrollError {
     /// The card's attestation was not accepted.
     #[error("the card's attestation of the key was refused: {0}")]
     Attestation(#[from] AttestationError),
-    /// No attestation, and the organisation accepts only keys generated on its cards.
+    /// No attestation the platform can check (none, or a card maker's with no maker's
+    /// roots configured), and the organisation accepts only keys generated on its cards.
     #[error(
-        "the key has no attestation from the card, and the organisation accepts only keys \
-         that the card shows it generated"
+        "the key has no attestation from the card that the platform can check, and the \
+         organisation accepts only keys that the card shows it generated"
     )]
     AttestationRequired,
     /// The card is not in the store.
@@ -115,10 +121,12 @@ impl EnrollError {
 
 /// Decides on `req` and returns the signing certificate of its key: issued now (and
 /// recorded with its audit entry by `actor` before it is returned), or the one the key
-/// already has when it is this card's and this holder's valid signing certificate.
+/// already has when it is this card's and this holder's valid signing certificate. A plain
+/// PIV card's attestation is trusted through `roots`.
 #[tracing::instrument(skip_all, fields(card = %req.card_number))]
 pub async fn enroll_signing_key<R: CryptoRng + ?Sized>(
     ca: &CertificateAuthority,
+    roots: &VendorAttestationRoots,
     store: &dyn Store,
     req: &SigningEnrollment<'_>,
     actor: &str,
@@ -139,19 +147,25 @@ pub async fn enroll_signing_key<R: CryptoRng + ?Sized>(
     // Read once, for the checks here and for the RA step's (`issue_with`).
     let card_certificates = store.certificates_of_card(&card.card_number).await?;
     let person = store.person_with_organisation(req.hsa_id).await?;
-    let attested = match req.attestation {
-        Some(att) => Some(verify_signing_key_attestation(
+    let attested = match req.attestation.map(|attestation| {
+        verify_signing_key_attestation(
             ca,
+            roots,
+            &card,
             &card_certificates,
-            &card.card_number,
-            card.kind,
             csr.spki_der(),
-            att,
+            &KeyAttestation {
+                attestation,
+                attestation_key_certificate: req.attestation_key_certificate,
+            },
             now,
-        )?),
-        None => {
-            // The card holder's organisation decides (the RA step refuses a card of
-            // another person anyway).
+        )
+    }) {
+        Some(Ok(attested)) => Some(attested),
+        // No attestation, or a card maker's that no configured root could vouch for: an
+        // unattested key, which the card holder's organisation decides on (the RA step
+        // refuses a card of another person anyway).
+        None | Some(Err(AttestationError::NoVendorRoots)) => {
             let organisation = if card.holder == req.hsa_id {
                 person.as_ref().and_then(|(_, org)| org.clone())
             } else {
@@ -165,6 +179,7 @@ pub async fn enroll_signing_key<R: CryptoRng + ?Sized>(
             }
             None
         }
+        Some(Err(e)) => return Err(e.into()),
     };
     let virtual_card = is_virtual_card(ca, &card_certificates);
     let request = IssueRequest {

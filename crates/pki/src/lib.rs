@@ -38,7 +38,10 @@ mod signer;
 mod validate;
 
 pub use algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
-pub use attestation::{AttestationError, AttestedKey, verify_signing_key_attestation};
+pub use attestation::{
+    AttestationError, AttestedKey, KeyAttestation, VendorAttestationRoots, VendorRootsError,
+    verify_signing_key_attestation,
+};
 pub use ca::{CaError, CaNames, CertificateAuthority, NewCa, create_ca};
 pub use card_keys::{CardKeyError, CardMasterKey};
 pub use crl::{CrlError, CrlSchedule, LiveCrl, RevokedEntry};

@@ -62,6 +62,16 @@ pub struct EnrollmentEvidence {
         with = "crate::b64::option"
     )]
     pub attestation: Option<Vec<u8>>,
+    /// The certificate of the card's F9 key as the card holds it (object `5FFF01`, DER),
+    /// sent with the attestation. The server needs it for a plain PIV card (a YubiKey),
+    /// whose F9 key its maker certified, and checks it against the maker's roots it is
+    /// configured with; an eID card's is in the server's store already.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::b64::option"
+    )]
+    pub attestation_key_certificate: Option<Vec<u8>>,
 }
 
 /// `POST /app/v1/enroll/delivered`: the app wrote the issued certificate to the card (9C
@@ -117,6 +127,7 @@ mod tests {
         let evidence = EnrollmentEvidence {
             certificate_request: vec![0x30, 0x00],
             attestation: None,
+            attestation_key_certificate: None,
         };
         assert_eq!(
             serde_json::to_value(&evidence).unwrap(),

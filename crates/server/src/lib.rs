@@ -131,6 +131,9 @@ pub struct Settings {
     pub mypages_issuer: Option<String>,
     /// CRL schedule, OCSP responses and responder certificates (`docs/revocation.md`).
     pub revocation: RevocationSettings,
+    /// The card makers' roots trusted to vouch for plain PIV cards' attestation keys
+    /// (`[cards] vendor_attestation_roots`; default none).
+    pub vendor_attestation_roots: Arc<eid_pki::VendorAttestationRoots>,
 }
 
 impl Settings {
@@ -145,6 +148,7 @@ impl Settings {
             product_name: "eID".to_owned(),
             mypages_issuer: None,
             revocation: RevocationSettings::default(),
+            vendor_attestation_roots: Arc::default(),
         }
     }
 }

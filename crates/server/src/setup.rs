@@ -139,6 +139,7 @@ pub async fn build_state<S: ServerStore>(
     if let Some(master) = secrets.card_master.clone() {
         orders = orders.with_card_master(master);
     }
+    orders = orders.with_vendor_attestation_roots(settings.vendor_attestation_roots.clone());
     let state = AppState::new(
         store,
         clock,

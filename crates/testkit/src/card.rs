@@ -174,6 +174,7 @@ impl TestCard {
             EnrollmentEvidence {
                 certificate_request: request,
                 attestation: Some(attestation),
+                attestation_key_certificate: None,
             },
         )
     }

@@ -23,6 +23,7 @@
 mod app;
 mod browser;
 mod card;
+mod maker;
 mod mypages;
 pub mod pcsc;
 mod pki;
@@ -33,6 +34,7 @@ pub mod softhsm;
 pub use app::TestApp;
 pub use browser::{Browser, Page, between, encode, query};
 pub use card::{CardFile, Letter, TestCard};
+pub use maker::CardMaker;
 pub use pki::{ANNA, ORG, Pki};
 pub use rp::{AuthRequest, RP, RP_REDIRECT, Rp, challenge, random, rp_client};
 pub use server::{Server, ServerBuilder};

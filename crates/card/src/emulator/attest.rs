@@ -1,6 +1,13 @@
 //! ATTEST (vendor `F9`, as YubiKey): an X.509 certificate, signed by the F9 key, saying
-//! that a slot's key was generated on this card, with the card number and slot in
-//! extensions.
+//! that a slot's key was generated on this card and which PIN policy guards it.
+//!
+//! Two formats, as the two kinds of card give them:
+//! - an eID card's: the card number, slot, PIN policy and product in extensions under the
+//!   project's card arc; its F9 key is certified by the platform at personalisation;
+//! - a plain PIV card's (`CardProfile::piv_only`): YubiKey's, the subject
+//!   `CN=YubiKey PIV Attestation <slot>` and Yubico's extensions (firmware, serial, PIN and
+//!   touch policy, form factor); its F9 key and certificate are the maker's, installed by
+//!   [`VirtualCard::install_factory_attestation`].
 //!
 //! Written here with a small DER writer rather than rcgen, because the extensions live
 //! under the project's X.667 arc (`2.25.<UUID>`), whose 128-bit arc rcgen's `u64` OID
@@ -8,18 +15,71 @@
 //! (only to copy its subject and validity); the host wrote it, so it is untrusted input.
 
 use aws_lc_rs::rand::{self, SystemRandom};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 
-use super::state::PinId;
-use super::{Answer, VirtualCard};
+use super::state::{KeyState, PinId, Secret};
+use super::{Answer, VirtualCard, file};
 use crate::apdu::Command;
+use crate::error::CardFileError;
 use crate::piv::{self, p256_spki, policy};
 use crate::status::Sw;
 use crate::tlv;
 
 /// `2.25.335355927546609564506616252023372769` (see eid-pki's settings) `.2`: the card arc.
 const CARD_ARC: [u128; 3] = [2, 25, 335_355_927_546_609_564_506_616_252_023_372_769];
+/// Yubico's PIV attestation arc, `1.3.6.1.4.1.41482.3`: `.3` firmware version (3 bytes),
+/// `.7` serial number (DER INTEGER), `.8` PIN and touch policy (2 bytes), `.9` form factor.
+const YUBICO_ARC: [u128; 8] = [1, 3, 6, 1, 4, 1, 41482, 3];
+/// The firmware a plain PIV card says it runs (the YubiKey 5.7 generation: AES-192
+/// factory management key and metadata).
+const PLAIN_PIV_FIRMWARE: [u8; 3] = [5, 7, 4];
+/// Touch policy *never* (a virtual card has no button).
+const TOUCH_NEVER: u8 = 0x01;
+/// Form factor: USB-A keychain.
+const FORM_FACTOR_USB_A: u8 = 0x01;
 const ECDSA_WITH_SHA256: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02];
+
 impl VirtualCard {
+    /// The maker's step for a plain PIV card, as Yubico's factory does for each YubiKey: a
+    /// new attestation key in F9 and, in object `5FFF01`, the certificate the maker's CA
+    /// gives it. `certify` gets the key's SubjectPublicKeyInfo (DER) and answers that
+    /// certificate (DER). Written to the card file before it is the card's.
+    ///
+    /// Refused for an eID card (personalisation makes its F9 key, certified by the
+    /// platform) and for a card that has an attestation key already.
+    pub fn install_factory_attestation(
+        &mut self,
+        certify: impl FnOnce(&[u8]) -> Vec<u8>,
+    ) -> Result<(), CardFileError> {
+        let refuse = |why: &str| Err(CardFileError::InvalidProfile(why.into()));
+        if !self.state.profile.piv_only {
+            return refuse("only a plain PIV card comes with a maker's attestation key");
+        }
+        if self.state.attestation_key.is_some() {
+            return refuse("the card has an attestation key already");
+        }
+        let internal = |what: &str| CardFileError::InvalidProfile(format!("{what} failed"));
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
+            .map_err(|_| internal("key generation"))?;
+        let pkcs8 = pair.to_pkcs8v1().map_err(|_| internal("key encoding"))?;
+        let spki = p256_spki(pair.public_key().as_ref()).ok_or_else(|| internal("SPKI"))?;
+        let mut object = tlv::encode(0x70, &certify(&spki));
+        tlv::put(&mut object, 0x71, &[0x00]);
+        tlv::put(&mut object, 0xFE, &[]);
+
+        let mut next = self.state.clone();
+        next.attestation_key = Some(KeyState {
+            pkcs8: Secret::new(pkcs8.as_ref()),
+        });
+        next.attestation_certificate = Some(object);
+        if let Some(path) = &self.path {
+            file::write(path, &next, false)?;
+        }
+        self.state = next;
+        self.keys.insert(piv::SLOT_ATTESTATION, pair);
+        Ok(())
+    }
+
     pub(super) fn attest(&mut self, cmd: &Command<'_>) -> Answer {
         let slot = cmd.p1;
         if !matches!(slot, piv::SLOT_AUTHENTICATION | piv::SLOT_SIGNING) || cmd.p2 != 0 {
@@ -48,10 +108,6 @@ impl VirtualCard {
                 )
             });
         let profile = &self.state.profile;
-        let subject = name(&format!(
-            "eID attestation {} {:02X}",
-            profile.card_number, slot
-        ));
         let (pin_policy, guard) = if slot == piv::SLOT_SIGNING {
             let guard = match self.state.signing_pin() {
                 PinId::Pin2 => piv::REF_PIN2,
@@ -61,13 +117,34 @@ impl VirtualCard {
         } else {
             (policy::ONCE, piv::REF_PIN1)
         };
-        let extensions = [
-            extension(1, &der(0x0C, profile.card_number.as_bytes())),
-            extension(2, &der(0x04, &[slot])),
-            extension(3, &der(0x04, &[pin_policy, guard])),
-            extension(4, &der(0x0C, profile.product_number.as_bytes())),
-        ]
-        .concat();
+        let (subject, extensions) = if profile.piv_only {
+            // A plain PIV card's number is its serial (`CardProfile::plain_piv`).
+            let serial: u32 = profile.card_number.parse().map_err(|_| Sw::INTERNAL)?;
+            let extensions = [
+                yubico_extension(3, &PLAIN_PIV_FIRMWARE),
+                yubico_extension(7, &der_unsigned(serial)),
+                yubico_extension(8, &[pin_policy, TOUCH_NEVER]),
+                yubico_extension(9, &[FORM_FACTOR_USB_A]),
+            ];
+            (
+                name(&format!("YubiKey PIV Attestation {slot:02x}")),
+                extensions.concat(),
+            )
+        } else {
+            let extensions = [
+                extension(1, &der(0x0C, profile.card_number.as_bytes())),
+                extension(2, &der(0x04, &[slot])),
+                extension(3, &der(0x04, &[pin_policy, guard])),
+                extension(4, &der(0x0C, profile.product_number.as_bytes())),
+            ];
+            (
+                name(&format!(
+                    "eID attestation {} {:02X}",
+                    profile.card_number, slot
+                )),
+                extensions.concat(),
+            )
+        };
 
         let mut serial = [0u8; 16];
         rand::fill(&mut serial).map_err(|_| Sw::INTERNAL)?;
@@ -139,6 +216,26 @@ fn extension(n: u128, value: &[u8]) -> Vec<u8> {
     let mut arcs = CARD_ARC.to_vec();
     arcs.extend_from_slice(&[2, n]);
     der(0x30, &[oid(&arcs), der(0x04, value)].concat())
+}
+
+/// A non-critical extension `YUBICO_ARC.<n>` whose value is `value` as Yubico writes it
+/// (raw bytes, or DER where the arc says so).
+fn yubico_extension(n: u128, value: &[u8]) -> Vec<u8> {
+    let mut arcs = YUBICO_ARC.to_vec();
+    arcs.push(n);
+    der(0x30, &[oid(&arcs), der(0x04, value)].concat())
+}
+
+/// A DER INTEGER of an unsigned number (minimal, with a leading zero where the top bit is
+/// set).
+fn der_unsigned(n: u32) -> Vec<u8> {
+    let bytes = n.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count().min(3);
+    let mut content = bytes[skip..].to_vec();
+    if content[0] & 0x80 != 0 {
+        content.insert(0, 0);
+    }
+    der(0x02, &content)
 }
 
 /// The raw subject and validity of a certificate object (`70 <DER> …`), if it is one.

@@ -180,6 +180,7 @@ async fn two_fetches_at_once_give_one_winner_and_one_clear_refusal() {
     other.enrollment = Some(EnrollmentEvidence {
         certificate_request: vec![0x30, 0x00],
         attestation: None,
+        attestation_key_certificate: None,
     });
     assert!(matches!(
         orders

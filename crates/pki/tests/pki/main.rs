@@ -13,3 +13,4 @@ mod openssl;
 mod profiles;
 mod race;
 mod refusals;
+mod vendor_attestation;

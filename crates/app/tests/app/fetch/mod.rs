@@ -8,6 +8,7 @@
 
 mod refusals;
 mod resume;
+mod yubikey;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -49,6 +49,7 @@ async fn the_authentication_key_is_never_certified_for_signing() {
         public_key: auth.public_key_spki,
         certificate_request: request,
         attestation,
+        attestation_key_certificate: None,
         generated: false,
     };
     let (code, details) = refused(fetch.approve(c, &pin(&card.pin1), &key).await.unwrap_err());

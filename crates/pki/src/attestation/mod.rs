@@ -2,19 +2,27 @@
 //! signs for a slot (`docs/card.md`, "ATTEST"), proving that the slot's key was generated
 //! on that card and says which PIN guards it.
 //!
-//! The chain is short and all of it is ours: the F9 key's certificate was issued by this
-//! CA at personalisation and recorded in the store for the card (kind attestation), so the
-//! trust anchor is the store's record, not anything the app sends. The slot attestation
-//! must be signed by that key, name that card and slot, carry exactly the key being
-//! certified, and say the key is guarded by the right PIN with policy *always*.
+//! Who vouches for the F9 key depends on the card:
+//! - an eID card: the platform. Its F9 key's certificate was issued by this CA at
+//!   personalisation and recorded in the store for the card (kind attestation), so the
+//!   trust anchor is the store's record, not anything the app sends. The slot attestation
+//!   must be signed by that key, name that card and slot, carry exactly the key being
+//!   certified, and say the key is guarded by the right PIN with policy *always*.
+//! - a plain PIV card (a YubiKey, enrolled with `eid admin card enroll`): its maker
+//!   (`yubikey`), through the F9 certificate the app sends, checked against the operator's
+//!   [`VendorAttestationRoots`].
 
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use eid_store::{CardKind, CertKind, CertStatus, CertificateRecord};
+use eid_store::{Card, CardKind, CertKind, CertStatus, CertificateRecord};
 
 use crate::CertificateAuthority;
 use crate::asn1::Oid;
+
+mod yubikey;
+
+pub use yubikey::{VendorAttestationRoots, VendorRootsError};
 
 /// The card arc of the project's X.667 OID (`docs/card.md`): `.1` card number, `.2` slot,
 /// `.3` PIN policy, `.4` product number.
@@ -27,6 +35,17 @@ const POLICY_ALWAYS: u8 = 0x03;
 /// PIV references of PIN1 and PIN2.
 const REF_PIN1: u8 = 0x80;
 const REF_PIN2: u8 = 0x88;
+
+/// What the app sends about the key in slot 9C.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyAttestation<'a> {
+    /// The card's attestation of the key (DER X.509, signed by the card's F9 key).
+    pub attestation: &'a [u8],
+    /// The F9 key's certificate as the card holds it (object `5FFF01`), if the app sent
+    /// it. Needed for a plain PIV card, whose F9 key the card's maker certified; ignored
+    /// for an eID card, whose F9 certificate the store holds.
+    pub attestation_key_certificate: Option<&'a [u8]>,
+}
 
 /// What a verified attestation says about the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +73,16 @@ pub enum AttestationError {
     /// Not signed by the card's certified attestation key.
     #[error("the attestation is not signed by the attestation key of card {0}")]
     NotFromCard(String),
+    /// A plain PIV card's attestation cannot be checked: no card maker's roots are
+    /// configured. The key counts as unattested (the organisation decides).
+    #[error(
+        "the card's attestation key is its maker's, and no card maker's attestation roots are \
+         configured ([cards] vendor_attestation_roots)"
+    )]
+    NoVendorRoots,
+    /// A plain PIV card's attestation key is not vouched for by a configured maker's root.
+    #[error("the card maker's attestation is not trusted: {0}")]
+    UntrustedMaker(String),
     /// It names another card or slot.
     #[error("the attestation is for card {card} slot {slot:02X}, not for this card's signing slot")]
     WrongCardOrSlot {
@@ -78,12 +107,54 @@ pub enum AttestationError {
     },
 }
 
-/// Checks `attestation_der`, the card's attestation of the key in slot 9C, against the
-/// attestation-key certificate that `ca` issued for card `card_number` (among
-/// `card_certificates`, the store's records of the card's certificates),
-/// and that it attests `spki_der` (a DER SubjectPublicKeyInfo), guarded by PIN2 on a
+/// Checks the card's attestation of the key in slot 9C against whoever vouches for the
+/// card's F9 key: for an eID card, the attestation-key certificate that `ca` issued for it
+/// (among `card_certificates`, the store's records of the card's certificates); for a card
+/// without one, the card maker's certificate the app sent, against `roots`. The
+/// attestation must be of `spki_der` (a DER SubjectPublicKeyInfo), guarded by PIN2 on a
 /// two-PIN card or PIN1 on a one-PIN card, with PIN policy *always*.
 pub fn verify_signing_key_attestation(
+    ca: &CertificateAuthority,
+    roots: &VendorAttestationRoots,
+    card: &Card,
+    card_certificates: &[CertificateRecord],
+    spki_der: &[u8],
+    evidence: &KeyAttestation<'_>,
+    now: OffsetDateTime,
+) -> Result<AttestedKey, AttestationError> {
+    let card_number = card.card_number.as_str();
+    let certified_by_platform = card_certificates
+        .iter()
+        .any(|r| r.kind == CertKind::Attestation && r.card_number.as_deref() == Some(card_number));
+    match evidence.attestation_key_certificate {
+        Some(f9) if !certified_by_platform && card.kind == CardKind::OnePin => {
+            yubikey::verify(roots, card_number, spki_der, evidence.attestation, f9, now)
+        }
+        _ => verify_platform_attestation(
+            ca,
+            card_certificates,
+            card_number,
+            card.kind,
+            spki_der,
+            evidence.attestation,
+            now,
+        ),
+    }
+}
+
+/// A certificate in DER with nothing after it.
+fn parse(der: &[u8]) -> Result<X509Certificate<'_>, AttestationError> {
+    match X509Certificate::from_der(der) {
+        Ok(([], cert)) => Ok(cert),
+        Ok(_) => Err(AttestationError::Malformed(
+            "bytes follow the certificate".into(),
+        )),
+        Err(e) => Err(AttestationError::Malformed(e.to_string())),
+    }
+}
+
+/// An eID card's attestation, anchored in the store's record of its F9 certificate.
+fn verify_platform_attestation(
     ca: &CertificateAuthority,
     card_certificates: &[CertificateRecord],
     card_number: &str,
@@ -93,12 +164,7 @@ pub fn verify_signing_key_attestation(
     now: OffsetDateTime,
 ) -> Result<AttestedKey, AttestationError> {
     let malformed = |e: &dyn std::fmt::Display| AttestationError::Malformed(e.to_string());
-    let (rest, cert) = X509Certificate::from_der(attestation_der).map_err(|e| malformed(&e))?;
-    if !rest.is_empty() {
-        return Err(AttestationError::Malformed(
-            "bytes follow the certificate".into(),
-        ));
-    }
+    let cert = parse(attestation_der)?;
     let (_, issuing) = X509Certificate::from_der(ca.issuing_der()).map_err(|e| malformed(&e))?;
 
     // The anchor: a valid attestation-key certificate of this card, issued by this CA.
