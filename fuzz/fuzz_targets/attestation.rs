@@ -15,8 +15,9 @@
 use std::sync::{Arc, OnceLock};
 
 use eid_pki::{
-    AttestedKey, CaNames, CertificateAuthority, FileSigner, KeyAlgorithm, ProfileSettings, Signer,
-    issue_attestation, verify_signing_key_attestation,
+    AttestedKey, CaNames, CertificateAuthority, FileSigner, KeyAlgorithm, KeyAttestation,
+    ProfileSettings, Signer, VendorAttestationRoots, issue_attestation,
+    verify_signing_key_attestation,
 };
 use eid_store::{
     AuditEvent, Card, CardKind, CardState, CertificateRecord, Organisation, Person, SigningPolicy,
@@ -33,6 +34,8 @@ const ECDSA_WITH_SHA256: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0
 
 struct Fixture {
     ca: CertificateAuthority,
+    /// Card makers' roots (the CA's root, as if it were a maker's), for the YubiKey path.
+    roots: VendorAttestationRoots,
     /// The store's records of the card's certificates: the F9 certificate.
     records: Vec<CertificateRecord>,
     /// The F9 certificate's serial (upper-case hex) and raw subject.
@@ -81,8 +84,11 @@ fn fixture() -> &'static Fixture {
                 .spki_der()
                 .to_vec()
         };
+        let roots =
+            VendorAttestationRoots::from_pem(new.root_cert_pem.as_bytes()).expect("the root");
         Fixture {
             ca,
+            roots,
             f9_serial: record.serial.to_string(),
             f9_subject,
             records: vec![record],
@@ -328,13 +334,37 @@ fn accepted_says_the_truth(f: &Fixture, got: &AttestedKey, one_pin: bool) {
     assert_eq!(got.attestation_key_serial, f.f9_serial);
 }
 
+/// The card record of [`CARD`] (or of a card without records: a plain PIV card).
+fn card(number: &str, one_pin: bool) -> Card {
+    Card {
+        card_number: number.into(),
+        product_number: "610".into(),
+        kind: if one_pin {
+            CardKind::OnePin
+        } else {
+            CardKind::TwoPin
+        },
+        state: CardState::Active,
+        holder: "SE2321000016-F1".into(),
+        created_at: OffsetDateTime::UNIX_EPOCH,
+    }
+}
+
 fn verify(f: &Fixture, one_pin: bool, spki: &[u8], der: &[u8]) -> Option<AttestedKey> {
-    let kind = if one_pin {
-        CardKind::OnePin
-    } else {
-        CardKind::TwoPin
+    let evidence = KeyAttestation {
+        attestation: der,
+        attestation_key_certificate: None,
     };
-    let got = verify_signing_key_attestation(&f.ca, &f.records, CARD, kind, spki, der, f.now).ok();
+    let got = verify_signing_key_attestation(
+        &f.ca,
+        &f.roots,
+        &card(CARD, one_pin),
+        &f.records,
+        spki,
+        &evidence,
+        f.now,
+    )
+    .ok();
     if let Some(got) = &got {
         accepted_says_the_truth(f, got, one_pin);
     }
@@ -353,6 +383,17 @@ fuzz_target!(|data: &[u8]| {
         let rest = u.take_rest();
         assert!(verify(f, false, &f.key, rest).is_none());
         assert!(verify(f, true, rest, rest).is_none());
+        // As a plain PIV card's attestation and F9 certificate (YubiKey's format): no F9
+        // certificate signed by the roots can be made without the root's key.
+        let evidence = KeyAttestation {
+            attestation: rest,
+            attestation_key_certificate: Some(rest),
+        };
+        let plain = card("31415926", true);
+        assert!(
+            verify_signing_key_attestation(&f.ca, &f.roots, &plain, &[], &f.key, &evidence, f.now)
+                .is_err()
+        );
         return;
     }
     let Ok(built) = Built::take(&mut u) else {
