@@ -1161,6 +1161,9 @@ fn serve_answers_readiness_and_stops_on_sigterm() {
         child.wait().unwrap().success(),
         "eid serve did not stop cleanly"
     );
+    // The server signed the audit log's head at start, with the data folder's key.
+    let audit = eid.ok(&["admin", "audit", "verify"]);
+    assert!(audit.contains("1 signed head(s) checked"), "{audit}");
 
     // A bad address is a clear usage error.
     let msg = eid.fails(&["serve", "--set", "server.listen=nowhere"], 2);

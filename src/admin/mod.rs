@@ -14,7 +14,7 @@ use eid_store::AuditEvent;
 use time::OffsetDateTime;
 
 use crate::cli::{AdminArgs, AdminCommand, AuditCommand, Common};
-use crate::failure::Outcome;
+use crate::failure::{Failure, Outcome};
 use crate::output;
 
 /// Runs an admin command.
@@ -31,20 +31,51 @@ pub async fn run(args: AdminArgs) -> Outcome {
     }
 }
 
+/// Checks every chain of the audit log and, with the installation's key-encryption key
+/// (the data folder's), every signed head.
 async fn audit_verify(common: &Common) -> Outcome {
     let config = common.config()?;
     let store = crate::context::open_store(&config).await?;
-    let report = eid_store::audit::verify(store.as_ref()).await?;
+    let kek_path = config.data_dir.join(eid_server::KEK_FILE);
+    let key = match std::fs::read(&kek_path) {
+        Ok(bytes) => {
+            let kek: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                Failure::Usage(format!("{} must hold exactly 32 bytes", kek_path.display()))
+            })?;
+            Some(eid_store::AuditKey::derive(&kek)?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Failure::Usage(format!("{}: {e}", kek_path.display()))),
+    };
+    let report = eid_store::audit::verify(store.as_ref(), key.as_ref()).await?;
     if common.json {
-        output::json(&report)
-    } else {
-        println!(
-            "audit log intact: {} entries, head {}",
-            report.entries,
-            hex::encode(report.head)
-        );
-        Ok(())
+        return output::json(&report);
     }
+    println!(
+        "audit log intact: {} entries in {} chain(s)",
+        report.entries,
+        report.chains.len()
+    );
+    for chain in &report.chains {
+        let signed = match chain.signed {
+            Some((seq, at)) => format!("signed up to entry {seq} at {at}"),
+            None => "no signed head".into(),
+        };
+        println!(
+            "  {}: {} entries, head {}, {signed}",
+            chain.chain,
+            chain.entries,
+            hex::encode(chain.head)
+        );
+    }
+    match key {
+        Some(_) => println!("{} signed head(s) checked", report.signed_heads),
+        None => println!(
+            "signed heads not checked: no key-encryption key in {} (run this where the server's data folder is)",
+            config.data_dir.display()
+        ),
+    }
+    Ok(())
 }
 
 /// Who the audit log names for this command: the operating-system user.

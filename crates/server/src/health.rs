@@ -19,7 +19,7 @@ pub(crate) fn routes<S: ServerStore>() -> Router<AppState<S>> {
 }
 
 async fn ready<S: ServerStore>(State(state): State<AppState<S>>) -> (StatusCode, Json<Value>) {
-    match state.store.audit_head().await {
+    match state.store.audit_heads().await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");

@@ -44,6 +44,7 @@
 //! (its sealed pending login) and `__Host-eid-lang` (the language switch).
 
 mod app;
+pub mod audit;
 mod crl;
 mod enroll;
 mod error;
@@ -134,6 +135,8 @@ pub struct Settings {
     /// The card makers' roots trusted to vouch for plain PIV cards' attestation keys
     /// (`[cards] vendor_attestation_roots`; default none).
     pub vendor_attestation_roots: Arc<eid_pki::VendorAttestationRoots>,
+    /// How often this node signs the audit log's chain heads (default 5 minutes).
+    pub audit_signing_period: std::time::Duration,
 }
 
 impl Settings {
@@ -149,6 +152,7 @@ impl Settings {
             mypages_issuer: None,
             revocation: RevocationSettings::default(),
             vendor_attestation_roots: Arc::default(),
+            audit_signing_period: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -170,6 +174,8 @@ pub struct AppState<S> {
     pub portal: Arc<Portal<S>>,
     /// The CRL and the OCSP responder (`docs/revocation.md`).
     pub revocation: Arc<Revocation<S>>,
+    /// Signs the audit log's chain heads ([`audit`]); its schedule runs while it lives.
+    pub audit_signer: Arc<audit::AuditSigner<S>>,
     /// MACs the pending request and CSRF tokens.
     page_key: Arc<hmac::Key>,
 }
@@ -184,6 +190,7 @@ impl<S> Clone for AppState<S> {
             settings: self.settings.clone(),
             portal: self.portal.clone(),
             revocation: self.revocation.clone(),
+            audit_signer: self.audit_signer.clone(),
             page_key: self.page_key.clone(),
         }
     }
@@ -191,9 +198,9 @@ impl<S> Clone for AppState<S> {
 
 impl<S: ServerStore> AppState<S> {
     /// The state. `page_secret` keys the MACs of the pages (the CSRF tokens and the pending
-    /// authorization request) and My Pages' keys (its client secret, sealed pending logins,
-    /// CSRF tokens); every node of an installation needs the same one. `eid serve` derives
-    /// it from the key-encryption key.
+    /// authorization request), My Pages' keys (its client secret, sealed pending logins,
+    /// CSRF tokens) and the audit key; every node of an installation needs the same one.
+    /// `eid serve` uses the key-encryption key.
     pub fn new(
         store: Arc<S>,
         clock: Arc<dyn Clock>,
@@ -202,7 +209,7 @@ impl<S: ServerStore> AppState<S> {
         revocation: Arc<Revocation<S>>,
         settings: Settings,
         page_secret: &[u8; 32],
-    ) -> Result<Self, eid_portal::PortalError> {
+    ) -> Result<Self, SetupError> {
         let derived = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, page_secret),
             b"eid-server page mac v1",
@@ -224,6 +231,7 @@ impl<S: ServerStore> AppState<S> {
             None => Arc::new(mypages::ProviderKeys(provider.clone())),
         };
         let portal = Portal::new(store.clone(), portal_config, &portal_secret_bytes, keys)?;
+        let audit_signer = Arc::new(audit::AuditSigner::new(store.clone(), page_secret)?);
         Ok(Self {
             store,
             clock,
@@ -232,6 +240,7 @@ impl<S: ServerStore> AppState<S> {
             settings: Arc::new(settings),
             portal: Arc::new(portal),
             revocation,
+            audit_signer,
             page_key: Arc::new(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())),
         })
     }

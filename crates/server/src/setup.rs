@@ -10,6 +10,7 @@ use eid_idp::{KeyEncryptionKey, Provider, ProviderConfig, SubjectSecret};
 use eid_orders::{OrderConfig, Orders};
 use eid_pki::CertificateAuthority;
 
+use crate::audit::spawn_signing;
 use crate::revocation::{Revocation, spawn_schedule};
 use crate::{AppState, ServerStore, Settings, rng};
 
@@ -40,6 +41,9 @@ pub enum SetupError {
     /// My Pages could not be set up.
     #[error("my pages: {0}")]
     Portal(#[from] eid_portal::PortalError),
+    /// The audit key could not be derived.
+    #[error("audit: {0}")]
+    Audit(#[from] eid_store::StoreError),
     /// The CRL or the OCSP responder could not be set up.
     #[error("revocation: {0}")]
     Revocation(#[from] crate::revocation::RevocationSetupError),
@@ -140,9 +144,10 @@ pub async fn build_state<S: ServerStore>(
         orders = orders.with_card_master(master);
     }
     orders = orders.with_vendor_attestation_roots(settings.vendor_attestation_roots.clone());
+    let audit_period = settings.audit_signing_period;
     let state = AppState::new(
         store,
-        clock,
+        clock.clone(),
         Arc::new(provider),
         Arc::new(orders),
         revocation,
@@ -150,6 +155,8 @@ pub async fn build_state<S: ServerStore>(
         secrets.kek.as_bytes(),
     )?;
     register_mypages(&state).await?;
+    state.audit_signer.sign(&*clock).await;
+    spawn_signing(&state.audit_signer, clock, audit_period);
     Ok(state)
 }
 

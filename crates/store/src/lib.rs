@@ -35,7 +35,7 @@ pub mod validate;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-pub use audit::{AuditError, AuditHead, AuditReport};
+pub use audit::{AuditError, AuditHead, AuditKey, AuditReport, SignedAuditHead};
 pub use enroll::EnrollStore;
 pub use error::{Conflict, Missing, StoreError, StoreResult};
 pub use lifecycle::{CardRevocation, CardRevoked, UndeliveredRevocation};
@@ -236,9 +236,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Appends an event that goes with no other change.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry>;
 
-    /// Up to `limit` entries with `seq > after`, in order.
+    /// Up to `limit` entries of the whole log with `id > after`, in order of `id`: the log
+    /// as it was written, across chains.
     async fn audit_entries(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 
-    /// The newest entry's position and hash as recorded beside the chain.
-    async fn audit_head(&self) -> StoreResult<Option<AuditHead>>;
+    /// Up to `limit` entries of `chain` with `seq > after`, in order.
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Every chain's newest entry as recorded beside the chain, by chain name.
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
+
+    /// Records a signed chain head ([`audit::sign_heads`]); recording one that is recorded
+    /// already changes nothing.
+    async fn add_signed_audit_head(&self, signed: &SignedAuditHead) -> StoreResult<()>;
+
+    /// Every signed chain head recorded, by chain and entry.
+    async fn signed_audit_heads(&self) -> StoreResult<Vec<SignedAuditHead>>;
 }

@@ -260,10 +260,17 @@ pub struct AuditEvent {
     pub details: serde_json::Value,
 }
 
-/// An entry of the append-only, hash-chained audit log.
+/// An entry of the append-only audit log, in one of its hash chains.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    /// Position in the chain, from 1, without gaps.
+    /// Position in the whole log, across chains: entries are listed by it, in the order they
+    /// were written. It may skip numbers (a rolled-back write on PostgreSQL).
+    pub id: u64,
+    /// The chain the entry is in: SQLite has one, [`crate::audit::MAIN_CHAIN`]; PostgreSQL
+    /// one per node and lane (`<node>.<lane>`), so writers on several nodes never wait for
+    /// one chain's head.
+    pub chain: String,
+    /// Position in its chain, from 1, without gaps.
     pub seq: u64,
     /// The event.
     pub event: AuditEvent,

@@ -113,7 +113,10 @@ async fn a_full_login_with_a_real_card() {
         ["order.start", "order.sign", "order.complete"]
     );
     assert_eq!(
-        eid_store::audit::verify(&*w.store).await.unwrap().entries,
+        eid_store::audit::verify(&*w.store, None)
+            .await
+            .unwrap()
+            .entries,
         actions.len() as u64
     );
     // The store keeps no raw token.

@@ -222,7 +222,7 @@ impl Fixture {
             certificates.extend(self.store.certificates_of_card(card).await.unwrap());
         }
         Snapshot {
-            audit_head: self.store.audit_head().await.unwrap(),
+            audit_heads: self.store.audit_heads().await.unwrap(),
             audit_entries: self.store.audit_entries(0, 100_000).await.unwrap().len(),
             certificates,
         }
@@ -238,7 +238,7 @@ impl Fixture {
 
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
-    pub audit_head: Option<AuditHead>,
+    pub audit_heads: Vec<AuditHead>,
     pub audit_entries: usize,
     pub certificates: Vec<CertificateRecord>,
 }

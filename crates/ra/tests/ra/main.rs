@@ -145,7 +145,7 @@ fn pin(s: &str) -> Pin {
 }
 
 async fn audit_len(store: &SqliteStore) -> u64 {
-    eid_store::audit::verify(store).await.unwrap().entries
+    eid_store::audit::verify(store, None).await.unwrap().entries
 }
 
 #[tokio::test]
@@ -318,7 +318,7 @@ async fn a_card_pulled_out_half_way_is_revoked_with_its_certificates() {
             .iter()
             .all(|c| matches!(c.status, CertStatus::Revoked { .. }))
     );
-    eid_store::audit::verify(&w.store).await.unwrap();
+    eid_store::audit::verify(&w.store, None).await.unwrap();
 }
 
 /// Pulls the card out of its reader when the second certificate write starts.

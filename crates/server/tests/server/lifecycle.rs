@@ -159,7 +159,7 @@ async fn a_revoked_card_cannot_log_in_and_its_sessions_and_tokens_are_gone() {
             .iter()
             .all(|e| e.event.details["reason"] == "keyCompromise")
     );
-    eid_store::audit::verify(&*store).await.unwrap();
+    eid_store::audit::verify(&*store, None).await.unwrap();
 }
 
 #[tokio::test]

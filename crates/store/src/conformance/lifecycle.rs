@@ -269,7 +269,7 @@ where
         assert_eq!(entry.event.details["reason"], "keyCompromise");
         assert_eq!(entry.event.details["card"], number.as_str());
     }
-    audit::verify(&*store).await.unwrap();
+    audit::verify(&*store, None).await.unwrap();
 }
 
 /// An unknown card is not found and a revoked card is refused; neither changes anything or
@@ -461,5 +461,5 @@ where
             .is_empty()
     );
     assert_eq!(audit_len(&*store).await, after);
-    audit::verify(&*store).await.unwrap();
+    audit::verify(&*store, None).await.unwrap();
 }

@@ -21,17 +21,45 @@ use time::{Duration, OffsetDateTime};
 use crate::model::*;
 use crate::{AuditError, Conflict, Missing, Store, StoreError, audit};
 
-/// A change made to the audit log behind the store's back.
-#[derive(Debug, Clone, Copy)]
+/// A change made to the audit log behind the store's back, in chain `chain`.
+#[derive(Debug, Clone)]
 pub enum Tamper {
     /// Change the details of entry `seq`, leaving its hash.
-    Change(u64),
+    Change {
+        /// The chain.
+        chain: String,
+        /// The entry.
+        seq: u64,
+    },
     /// Delete entry `seq`.
-    Remove(u64),
-    /// Insert a forged entry after `seq`, correctly hashed onto it, renumbering the rest.
-    Insert(u64),
-    /// Delete the newest entry, leaving the recorded head.
-    DropNewest,
+    Remove {
+        /// The chain.
+        chain: String,
+        /// The entry.
+        seq: u64,
+    },
+    /// Insert a forged entry after `after`, correctly hashed onto it, renumbering the rest
+    /// of the chain (and its head).
+    Insert {
+        /// The chain.
+        chain: String,
+        /// The entry the forged one follows.
+        after: u64,
+    },
+    /// Delete the chain's newest entry, leaving the recorded head.
+    DropNewest {
+        /// The chain.
+        chain: String,
+    },
+    /// Rewrite history consistently, as only whoever owns the database can: change entry
+    /// `seq`'s details and recompute its hash, every later hash of the chain and the head.
+    /// Only signed heads find this.
+    Rewrite {
+        /// The chain.
+        chain: String,
+        /// The entry changed.
+        seq: u64,
+    },
 }
 
 /// What an implementation's tests provide to the suite.
@@ -52,8 +80,9 @@ macro_rules! store_conformance_tests {
             organisations, persons, cards, certificates, revocation, one_time_values,
             audit_chain_records_every_change, failed_change_leaves_no_trace,
             race_for_serial, race_for_public_key, race_for_one_time_value, race_for_hsa_id,
-            concurrent_writers_keep_one_chain, tamper_changed_entry_found,
-            tamper_removed_entry_found, tamper_inserted_entry_found, tamper_dropped_newest_found);
+            concurrent_writers_keep_every_chain_linear, tamper_changed_entry_found,
+            tamper_removed_entry_found, tamper_inserted_entry_found, tamper_dropped_newest_found,
+            signed_heads_are_recorded_once_and_checked, rewritten_history_is_found_by_signed_heads);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -153,7 +182,7 @@ async fn seeded<H: Harness>(h: &H) -> (Arc<H::Store>, String, String) {
 }
 
 async fn audit_len<S: Store>(store: &S) -> u64 {
-    audit::verify(store).await.unwrap().entries
+    audit::verify(store, None).await.unwrap().entries
 }
 
 fn conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> Conflict {
@@ -443,7 +472,6 @@ pub async fn audit_chain_records_every_change<H: Harness>(h: &H) {
         .await
         .unwrap();
     let standalone = store.append_audit(&event("login", &hsa)).await.unwrap();
-    assert_eq!(standalone.seq, 5);
     let entries = store.audit_entries(0, 100).await.unwrap();
     let actions: Vec<_> = entries.iter().map(|e| e.event.action.as_str()).collect();
     assert_eq!(
@@ -458,13 +486,23 @@ pub async fn audit_chain_records_every_change<H: Harness>(h: &H) {
     );
     assert_eq!(entries[4], standalone);
     assert_eq!(
-        store.audit_entries(3, 1).await.unwrap(),
+        store.audit_entries(entries[2].id, 1).await.unwrap(),
         vec![entries[3].clone()]
     );
-    let report = audit::verify(&*store).await.unwrap();
+    // Each entry is in its chain's listing too, and the chains' lengths add up.
+    for entry in &entries {
+        let chain = store
+            .audit_chain(&entry.chain, entry.seq - 1, 1)
+            .await
+            .unwrap();
+        assert_eq!(chain, vec![entry.clone()]);
+    }
+    let report = audit::verify(&*store, None).await.unwrap();
     assert_eq!(report.entries, 5);
-    assert_eq!(report.head, standalone.hash);
-    assert_eq!(store.audit_head().await.unwrap().unwrap().seq, 5);
+    let heads = store.audit_heads().await.unwrap();
+    assert_eq!(heads.iter().map(|h| h.seq).sum::<u64>(), 5);
+    let head = heads.iter().find(|h| h.chain == standalone.chain).unwrap();
+    assert_eq!((head.seq, head.hash), (standalone.seq, standalone.hash));
 }
 
 /// A refused change leaves neither a record nor an audit entry.
@@ -575,8 +613,8 @@ pub async fn race_for_hsa_id<H: Harness>(h: &H) {
     all_conflicts(&losses, Conflict::HsaId);
 }
 
-/// Many concurrent writers: one linear chain with every event in it.
-pub async fn concurrent_writers_keep_one_chain<H: Harness>(h: &H) {
+/// Many concurrent writers: every chain linear, with every event in one of them.
+pub async fn concurrent_writers_keep_every_chain_linear<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let (wins, _) = race(&store, 32, |s, i| async move {
         s.append_audit(&event("concurrent", &i.to_string()))
@@ -585,7 +623,7 @@ pub async fn concurrent_writers_keep_one_chain<H: Harness>(h: &H) {
     })
     .await;
     assert_eq!(wins, 32);
-    let report = audit::verify(&*store).await.unwrap();
+    let report = audit::verify(&*store, None).await.unwrap();
     assert_eq!(report.entries, 32);
     let mut subjects: Vec<usize> = store
         .audit_entries(0, 100)
@@ -598,34 +636,47 @@ pub async fn concurrent_writers_keep_one_chain<H: Harness>(h: &H) {
     assert_eq!(subjects, (0..32).collect::<Vec<_>>());
 }
 
-async fn tampered<H: Harness>(h: &H, tamper: Tamper) -> AuditError {
+/// A store with a chain of at least six entries, and that chain's name.
+async fn long_chain<H: Harness>(h: &H) -> (Arc<H::Store>, String) {
     let store = h.fresh().await;
-    for i in 0..6 {
-        store
+    for i in 0..200 {
+        let entry = store
             .append_audit(&event("entry", &i.to_string()))
             .await
             .unwrap();
+        if entry.seq >= 6 {
+            audit::verify(&*store, None).await.unwrap();
+            return (store, entry.chain);
+        }
     }
-    audit::verify(&*store).await.unwrap();
-    h.tamper(&store, tamper).await;
-    audit::verify(&*store)
+    panic!("no chain reached six entries in 200 appends");
+}
+
+async fn tampered<H: Harness>(
+    h: &H,
+    tamper: impl FnOnce(String) -> Tamper,
+) -> (String, AuditError) {
+    let (store, chain) = long_chain(h).await;
+    h.tamper(&store, tamper(chain.clone())).await;
+    let err = audit::verify(&*store, None)
         .await
-        .expect_err("the check must find the tampering")
+        .expect_err("the check must find the tampering");
+    (chain, err)
 }
 
 /// A changed entry is found.
 pub async fn tamper_changed_entry_found<H: Harness>(h: &H) {
-    assert_eq!(
-        tampered(h, Tamper::Change(3)).await,
-        AuditError::Changed { seq: 3 }
-    );
+    let (chain, err) = tampered(h, |chain| Tamper::Change { chain, seq: 3 }).await;
+    assert_eq!(err, AuditError::Changed { chain, seq: 3 });
 }
 
 /// A removed entry is found.
 pub async fn tamper_removed_entry_found<H: Harness>(h: &H) {
+    let (chain, err) = tampered(h, |chain| Tamper::Remove { chain, seq: 3 }).await;
     assert_eq!(
-        tampered(h, Tamper::Remove(3)).await,
+        err,
         AuditError::Gap {
+            chain,
             previous: 2,
             found: 4
         }
@@ -634,16 +685,110 @@ pub async fn tamper_removed_entry_found<H: Harness>(h: &H) {
 
 /// An inserted entry is found.
 pub async fn tamper_inserted_entry_found<H: Harness>(h: &H) {
-    assert_eq!(
-        tampered(h, Tamper::Insert(3)).await,
-        AuditError::Unlinked { seq: 5 }
-    );
+    let (chain, err) = tampered(h, |chain| Tamper::Insert { chain, after: 3 }).await;
+    assert_eq!(err, AuditError::Unlinked { chain, seq: 5 });
 }
 
 /// Dropping the newest entry is found through the recorded head.
 pub async fn tamper_dropped_newest_found<H: Harness>(h: &H) {
+    let (chain, err) = tampered(h, |chain| Tamper::DropNewest { chain }).await;
     assert_eq!(
-        tampered(h, Tamper::DropNewest).await,
-        AuditError::HeadMismatch { last: 5, head: 6 }
+        err,
+        AuditError::HeadMismatch {
+            chain,
+            last: 5,
+            head: 6
+        }
+    );
+}
+
+/// The audit key of the suite's installation.
+fn audit_key(seed: u8) -> audit::AuditKey {
+    audit::AuditKey::derive(&[seed; 32]).unwrap()
+}
+
+/// Signing every chain's head records one signature per head; signing again adds none;
+/// the check verifies them all, and a signature with another key is refused.
+pub async fn signed_heads_are_recorded_once_and_checked<H: Harness>(h: &H) {
+    let (store, _) = long_chain(h).await;
+    let key = audit_key(7);
+    let heads = store.audit_heads().await.unwrap();
+    let signed = audit::sign_heads(&*store, &key, T0).await.unwrap();
+    assert_eq!(signed.len(), heads.len());
+    assert!(
+        audit::sign_heads(&*store, &key, T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Recording one again changes nothing.
+    store.add_signed_audit_head(&signed[0]).await.unwrap();
+    let mut recorded = store.signed_audit_heads().await.unwrap();
+    recorded.sort_by(|a, b| (&a.head.chain, a.head.seq).cmp(&(&b.head.chain, b.head.seq)));
+    let mut expected = signed.clone();
+    expected.sort_by(|a, b| (&a.head.chain, a.head.seq).cmp(&(&b.head.chain, b.head.seq)));
+    assert_eq!(recorded, expected);
+    let report = audit::verify(&*store, Some(&key)).await.unwrap();
+    assert_eq!(report.signed_heads, heads.len() as u64);
+    assert!(
+        report
+            .chains
+            .iter()
+            .all(|c| c.signed == Some((c.entries, T0)))
+    );
+
+    // More entries, another signing: the older signatures stay checked.
+    store.append_audit(&event("later", "x")).await.unwrap();
+    let more = audit::sign_heads(&*store, &key, T0).await.unwrap();
+    assert_eq!(more.len(), 1);
+    let report = audit::verify(&*store, Some(&key)).await.unwrap();
+    assert_eq!(report.signed_heads, heads.len() as u64 + 1);
+
+    // A head signed with another installation's key is refused.
+    let forged = audit_key(8).sign(&heads[0], T0 + Duration::seconds(1));
+    let forged = audit::SignedAuditHead {
+        head: audit::AuditHead {
+            seq: heads[0].seq - 1,
+            ..heads[0].clone()
+        },
+        ..forged
+    };
+    store.add_signed_audit_head(&forged).await.unwrap();
+    assert!(matches!(
+        audit::verify(&*store, Some(&key)).await,
+        Err(AuditError::BadSignature { .. })
+    ));
+}
+
+/// History rewritten consistently (hashes and head recomputed) passes the chain check but
+/// not the signed heads.
+pub async fn rewritten_history_is_found_by_signed_heads<H: Harness>(h: &H) {
+    let (store, chain) = long_chain(h).await;
+    let key = audit_key(7);
+    audit::sign_heads(&*store, &key, T0).await.unwrap();
+    h.tamper(
+        &store,
+        Tamper::Rewrite {
+            chain: chain.clone(),
+            seq: 3,
+        },
+    )
+    .await;
+    audit::verify(&*store, None)
+        .await
+        .expect("a consistent rewrite passes the chain check");
+    let head = store
+        .audit_heads()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.chain == chain)
+        .unwrap();
+    assert_eq!(
+        audit::verify(&*store, Some(&key)).await,
+        Err(AuditError::SignedHeadMismatch {
+            chain,
+            seq: head.seq
+        })
     );
 }

@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 
 use self::rows::{micros, tag};
 use self::writer::Writer;
-use crate::audit::{AuditHead, entry_hash};
+use crate::audit::{AuditHead, MAIN_CHAIN, SignedAuditHead, entry_hash};
 use crate::lifecycle::{CardRevocation, CardRevoked, UndeliveredRevocation};
 use crate::model::*;
 use crate::{Conflict, Missing, Store, StoreError, StoreResult};
@@ -325,6 +325,8 @@ fn append(conn: &Connection, event: &AuditEvent) -> StoreResult<AuditEntry> {
     )
     .map_err(backend_error)?;
     Ok(AuditEntry {
+        id: seq,
+        chain: MAIN_CHAIN.into(),
         seq,
         event,
         prev_hash,
@@ -853,6 +855,19 @@ impl Store for SqliteStore {
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        // One chain: an entry's position in the log is its position in the chain.
+        self.audit_chain(MAIN_CHAIN, after, limit).await
+    }
+
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        if chain != MAIN_CHAIN {
+            return Ok(Vec::new());
+        }
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.read(move |conn| {
             conn.prepare_cached(&format!(
@@ -865,7 +880,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn audit_head(&self) -> StoreResult<Option<AuditHead>> {
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
         let head: Option<(i64, Vec<u8>)> = self
             .read(|conn| {
                 select_row(
@@ -879,6 +894,7 @@ impl Store for SqliteStore {
             .await?;
         head.map(|(seq, hash)| {
             Ok(AuditHead {
+                chain: MAIN_CHAIN.into(),
                 seq: u64::try_from(seq)
                     .map_err(|_| StoreError::Corrupt("audit head seq".into()))?,
                 hash: hash
@@ -886,6 +902,40 @@ impl Store for SqliteStore {
                     .map_err(|_| StoreError::Corrupt("audit head hash".into()))?,
             })
         })
-        .transpose()
+        .into_iter()
+        .collect()
+    }
+
+    async fn add_signed_audit_head(&self, signed: &SignedAuditHead) -> StoreResult<()> {
+        let signed = signed.clone();
+        self.write(move |conn| {
+            exec(
+                conn,
+                "INSERT INTO audit_signed_heads (chain, seq, hash, signed_at, signature) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (chain, seq) DO NOTHING",
+                params![
+                    signed.head.chain,
+                    i64::try_from(signed.head.seq).unwrap_or(i64::MAX),
+                    signed.head.hash.as_slice(),
+                    micros(signed.signed_at),
+                    signed.signature
+                ],
+            )
+            .map(drop)
+            .map_err(backend_error)
+        })
+        .await
+    }
+
+    async fn signed_audit_heads(&self) -> StoreResult<Vec<SignedAuditHead>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT chain, seq, hash, signed_at, signature FROM audit_signed_heads \
+                 ORDER BY chain, seq",
+            )?
+            .query_map([], rows::signed_head)?
+            .collect()
+        })
+        .await
     }
 }

@@ -4,6 +4,7 @@ use rusqlite::Row;
 use rusqlite::types::Type;
 use time::OffsetDateTime;
 
+use crate::audit::{AuditHead, MAIN_CHAIN, SignedAuditHead};
 use crate::model::*;
 
 /// Unix microseconds: the stored form of every time.
@@ -120,8 +121,11 @@ pub(super) fn audit_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
             .try_into()
             .map_err(|_| bad(col, "hash is not 32 bytes".into()))
     };
+    let seq = u64::try_from(seq).map_err(|_| bad(0, "negative sequence number".into()))?;
     Ok(AuditEntry {
-        seq: u64::try_from(seq).map_err(|_| bad(0, "negative sequence number".into()))?,
+        id: seq,
+        chain: MAIN_CHAIN.into(),
+        seq,
         event: AuditEvent {
             at: time_at(row, 1)?,
             actor: row.get(2)?,
@@ -132,5 +136,21 @@ pub(super) fn audit_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
         },
         prev_hash: hash32(6)?,
         hash: hash32(7)?,
+    })
+}
+
+pub(super) fn signed_head(row: &Row<'_>) -> rusqlite::Result<SignedAuditHead> {
+    let seq: i64 = row.get(1)?;
+    let hash: Vec<u8> = row.get(2)?;
+    Ok(SignedAuditHead {
+        head: AuditHead {
+            chain: row.get(0)?,
+            seq: u64::try_from(seq).map_err(|_| bad(1, "negative sequence number".into()))?,
+            hash: hash
+                .try_into()
+                .map_err(|_| bad(2, "hash is not 32 bytes".into()))?,
+        },
+        signed_at: time_at(row, 3)?,
+        signature: row.get(4)?,
     })
 }

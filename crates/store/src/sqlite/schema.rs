@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_enroll.sql"),
     include_str!("../../migrations/sqlite/0006_enroll_supersede.sql"),
     include_str!("../../migrations/sqlite/0007_revocation.sql"),
+    include_str!("../../migrations/sqlite/0008_audit_signed_heads.sql"),
 ];
 
 /// Brings the schema up to date, each migration in its own transaction.

@@ -44,19 +44,23 @@ impl Harness for SqliteHarness {
         let conn = Connection::open(store.path()).unwrap();
         conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
             .unwrap();
+        let main = |chain: &str| assert_eq!(chain, crate::audit::MAIN_CHAIN);
         match tamper {
-            Tamper::Change(seq) => {
+            Tamper::Change { chain, seq } => {
+                main(&chain);
                 conn.execute(
                     "UPDATE audit_log SET details = '{\"tampered\":true}' WHERE seq = ?1",
                     [seq as i64],
                 )
                 .unwrap();
             }
-            Tamper::Remove(seq) => {
+            Tamper::Remove { chain, seq } => {
+                main(&chain);
                 conn.execute("DELETE FROM audit_log WHERE seq = ?1", [seq as i64])
                     .unwrap();
             }
-            Tamper::Insert(after) => {
+            Tamper::Insert { chain, after } => {
+                main(&chain);
                 let prev: Vec<u8> = conn
                     .query_row(
                         "SELECT hash FROM audit_log WHERE seq = ?1",
@@ -96,15 +100,62 @@ impl Harness for SqliteHarness {
                 )
                 .unwrap();
             }
-            Tamper::DropNewest => {
+            Tamper::DropNewest { chain } => {
+                main(&chain);
                 conn.execute(
                     "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)",
                     [],
                 )
                 .unwrap();
             }
+            Tamper::Rewrite { chain, seq } => {
+                main(&chain);
+                conn.execute(
+                    "UPDATE audit_log SET details = '{\"rewritten\":true}' WHERE seq = ?1",
+                    [seq as i64],
+                )
+                .unwrap();
+                // Every hash from there on, and the head, recomputed.
+                let entries = entries_after(store, seq - 1);
+                let mut prev = entries.first().map(|e| e.prev_hash).unwrap();
+                for mut entry in entries {
+                    entry.prev_hash = prev;
+                    entry.hash = entry_hash(entry.seq, &prev, &entry.event);
+                    conn.execute(
+                        "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+                        params![
+                            entry.prev_hash.as_slice(),
+                            entry.hash.as_slice(),
+                            entry.seq as i64
+                        ],
+                    )
+                    .unwrap();
+                    conn.execute(
+                        "UPDATE audit_head SET hash = ?1 WHERE seq = ?2",
+                        params![entry.hash.as_slice(), entry.seq as i64],
+                    )
+                    .unwrap();
+                    prev = entry.hash;
+                }
+            }
         }
     }
+}
+
+/// The entries after `after`, read with a connection of their own (the rewrite reads what
+/// it recomputes).
+fn entries_after(store: &SqliteStore, after: u64) -> Vec<crate::model::AuditEntry> {
+    let conn = Connection::open(store.path()).unwrap();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {} FROM audit_log WHERE seq > ?1 ORDER BY seq",
+            super::rows::AUDIT
+        ))
+        .unwrap();
+    stmt.query_map([after as i64], super::rows::audit_entry)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 crate::store_conformance_tests!(SqliteHarness::default());
@@ -204,7 +255,7 @@ async fn reopening_keeps_everything_and_power_loss_mode_works() {
     }
     let store = SqliteStore::open(&path, Durability::Process).await.unwrap();
     assert!(store.organisation("2321000016").await.unwrap().is_some());
-    assert_eq!(audit::verify(&store).await.unwrap().entries, 1);
+    assert_eq!(audit::verify(&store, None).await.unwrap().entries, 1);
 }
 
 const CHILD_DB: &str = "EID_STORE_TEST_CHILD_DB";
@@ -274,7 +325,7 @@ async fn kill_9_loses_no_commit() {
             "{number} was reported committed but is gone"
         );
     }
-    let report = audit::verify(&store).await.unwrap();
+    let report = audit::verify(&store, None).await.unwrap();
     assert!(report.entries >= 500);
     assert_eq!(
         report.entries as usize,
