@@ -28,6 +28,7 @@ pub mod model;
 pub mod oidc;
 pub mod orders;
 pub mod portal;
+pub mod postgres;
 pub mod revocation;
 pub mod sqlite;
 pub mod validate;
@@ -43,6 +44,7 @@ pub use model::*;
 pub use oidc::OidcStore;
 pub use orders::OrderStore;
 pub use portal::PortalStore;
+pub use postgres::PostgresStore;
 pub use revocation::RevocationStore;
 pub use sqlite::{Durability, SqliteStore};
 

@@ -10,7 +10,9 @@
 
 use time::OffsetDateTime;
 
-use crate::model::{AuditEvent, RevocationReason, Serial};
+use serde_json::{Map, Value, json};
+
+use crate::model::{AuditEvent, CertificateRecord, RevocationReason, Serial};
 
 /// A card to revoke, with what the audit log says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,4 +77,48 @@ pub(crate) fn with_facts(
     };
     object.extend(facts);
     serde_json::Value::Object(object)
+}
+
+/// The card's audit event of a committed [`CardRevocation`]: its template with what was
+/// revoked and ended.
+pub(crate) fn card_revoked_event(r: &CardRevocation, outcome: &CardRevoked) -> AuditEvent {
+    let mut facts = Map::new();
+    facts.insert("reason".into(), json!(r.reason));
+    facts.insert(
+        "certificates".into(),
+        json!(
+            outcome
+                .certificates
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        ),
+    );
+    facts.insert("login_sessions".into(), json!(outcome.login_sessions));
+    facts.insert("grants".into(), json!(outcome.grants));
+    facts.insert("portal_sessions".into(), json!(outcome.portal_sessions));
+    AuditEvent {
+        details: with_facts(&r.audit.details, facts),
+        ..r.audit.clone()
+    }
+}
+
+/// `template` for one certificate: its serial as the subject, its facts in the details.
+pub(crate) fn certificate_event(
+    template: &AuditEvent,
+    cert: &CertificateRecord,
+    reason: RevocationReason,
+) -> AuditEvent {
+    let mut facts = Map::new();
+    facts.insert("reason".into(), json!(reason));
+    facts.insert("kind".into(), json!(cert.kind));
+    facts.insert(
+        "card".into(),
+        cert.card_number.as_ref().map_or(Value::Null, |c| json!(c)),
+    );
+    AuditEvent {
+        subject: cert.serial.to_string(),
+        details: with_facts(&template.details, facts),
+        ..template.clone()
+    }
 }

@@ -281,3 +281,18 @@ pub struct AuditEntry {
     #[serde(with = "hex::serde")]
     pub hash: [u8; 32],
 }
+
+/// The stored text of an enum with kebab-case (or camelCase) serde names, as every store
+/// keeps it.
+pub(crate) fn tag<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// The enum a stored text names; the error says which text is unknown.
+pub(crate) fn untag<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("unknown value `{text}`"))
+}

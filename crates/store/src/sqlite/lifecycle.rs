@@ -5,14 +5,13 @@
 //! triggers) in the same transaction.
 
 use rusqlite::{Connection, params};
-use serde_json::{Map, Value, json};
 
 use super::rows::{self, micros, tag};
 use super::{append, backend_error, card_row, exec, read_error};
-use crate::lifecycle::{CardRevocation, CardRevoked, UndeliveredRevocation, with_facts};
-use crate::model::{
-    AuditEvent, CardState, CertKind, CertStatus, CertificateRecord, RevocationReason,
+use crate::lifecycle::{
+    CardRevocation, CardRevoked, UndeliveredRevocation, card_revoked_event, certificate_event,
 };
+use crate::model::{CardState, CertKind, CertStatus, CertificateRecord};
 use crate::{Missing, StoreError, StoreResult};
 
 /// The card's sessions of the identity provider that are still live at `?2`.
@@ -82,23 +81,7 @@ pub(super) fn revoke_card(conn: &Connection, r: &CardRevocation) -> StoreResult<
         grants: grants as u64,
         portal_sessions: portal_sessions as u64,
     };
-    let mut facts = Map::new();
-    facts.insert("reason".into(), json!(r.reason));
-    facts.insert(
-        "certificates".into(),
-        json!(
-            outcome
-                .certificates
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-        ),
-    );
-    facts.insert("login_sessions".into(), json!(outcome.login_sessions));
-    facts.insert("grants".into(), json!(outcome.grants));
-    facts.insert("portal_sessions".into(), json!(outcome.portal_sessions));
-    let mut card_event = r.audit.clone();
-    card_event.details = with_facts(&r.audit.details, facts);
+    let card_event = card_revoked_event(r, &outcome);
     append(conn, &card_event)?;
     for cert in &valid {
         append(
@@ -152,24 +135,4 @@ pub(super) fn revoke_undelivered(
         revoked.push(cert);
     }
     Ok(revoked)
-}
-
-/// `template` for one certificate: its serial as the subject, its facts in the details.
-fn certificate_event(
-    template: &AuditEvent,
-    cert: &CertificateRecord,
-    reason: RevocationReason,
-) -> AuditEvent {
-    let mut facts = Map::new();
-    facts.insert("reason".into(), json!(reason));
-    facts.insert("kind".into(), json!(cert.kind));
-    facts.insert(
-        "card".into(),
-        cert.card_number.as_ref().map_or(Value::Null, |c| json!(c)),
-    );
-    AuditEvent {
-        subject: cert.serial.to_string(),
-        details: with_facts(&template.details, facts),
-        ..template.clone()
-    }
 }

@@ -25,18 +25,11 @@ fn bad(col: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, Type::Text, what.into())
 }
 
-/// The stored text of an enum with kebab-case serde names.
-pub(super) fn tag<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
+pub(super) use crate::model::tag;
 
 fn untag<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: usize) -> rusqlite::Result<T> {
     let text: String = row.get(col)?;
-    serde_json::from_value(serde_json::Value::String(text.clone()))
-        .map_err(|_| bad(col, format!("unknown value `{text}`")))
+    crate::model::untag(&text).map_err(|e| bad(col, e))
 }
 
 pub(super) const ORGANISATION: &str =

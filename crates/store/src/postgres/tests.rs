@@ -1,0 +1,354 @@
+//! The conformance suite on PostgreSQL, each test in a fresh database that is dropped
+//! afterwards. The server is the one at `EID_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, which the test command makes sure answers:
+//! `scripts/test.sh` starts one when none does); a test fails, never skips, without one.
+
+use std::sync::{Arc, Mutex};
+
+use tokio_postgres::NoTls;
+
+use super::PostgresStore;
+use crate::audit::entry_hash;
+use crate::conformance::{Harness, T0, Tamper};
+use crate::model::{AuditEntry, AuditEvent};
+
+/// The server the tests use, as an administrator's connection string.
+pub(crate) fn server_url() -> String {
+    std::env::var("EID_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let base = match base.rsplit_once('/') {
+        Some((head, _)) if head.contains("://") && head.len() > "postgres://".len() => head,
+        _ => base,
+    };
+    format!("{base}/{database}{query}")
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let url = server_url();
+    let (client, connection) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("no PostgreSQL at {url} (EID_TEST_POSTGRES): {e}; scripts/test.sh starts one")
+        });
+    tokio::spawn(connection);
+    client
+}
+
+/// A new, empty database; dropped (with its connections) when the returned guard is.
+pub(crate) async fn fresh_database() -> TestDatabase {
+    let mut bytes = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    let name = format!("eid_test_{}_{}", std::process::id(), hex::encode(bytes));
+    admin()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    TestDatabase {
+        url: with_database(&server_url(), &name),
+        name,
+    }
+}
+
+/// A database of one test.
+#[derive(Debug)]
+pub(crate) struct TestDatabase {
+    pub(crate) name: String,
+    pub(crate) url: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop cannot wait for a future: a thread of its own with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let _ = admin()
+                    .await
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Fresh stores in fresh databases, dropped with the harness.
+#[derive(Default)]
+pub(crate) struct PostgresHarness {
+    databases: Mutex<Vec<TestDatabase>>,
+}
+
+impl PostgresHarness {
+    fn url_of(&self, store: &PostgresStore) -> String {
+        let databases = self.databases.lock().unwrap();
+        let name = store
+            .shown()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        databases
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.url.clone())
+            .unwrap()
+    }
+}
+
+impl Harness for PostgresHarness {
+    type Store = PostgresStore;
+
+    async fn fresh(&self) -> Arc<PostgresStore> {
+        let database = fresh_database().await;
+        let store = PostgresStore::connect(&database.url, "test", 8)
+            .await
+            .unwrap();
+        self.databases.lock().unwrap().push(database);
+        Arc::new(store)
+    }
+
+    async fn tamper(&self, store: &PostgresStore, tamper: Tamper) {
+        let (db, connection) = tokio_postgres::connect(&self.url_of(store), NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        db.batch_execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change")
+            .await
+            .unwrap();
+        match tamper {
+            Tamper::Change { chain, seq } => {
+                db.execute(
+                    "UPDATE audit_log SET details = '{\"tampered\":true}' \
+                     WHERE chain = $1 AND seq = $2",
+                    &[&chain, &(seq as i64)],
+                )
+                .await
+                .unwrap();
+            }
+            Tamper::Remove { chain, seq } => {
+                db.execute(
+                    "DELETE FROM audit_log WHERE chain = $1 AND seq = $2",
+                    &[&chain, &(seq as i64)],
+                )
+                .await
+                .unwrap();
+            }
+            Tamper::Insert { chain, after } => {
+                let prev: Vec<u8> = db
+                    .query_one(
+                        "SELECT hash FROM audit_log WHERE chain = $1 AND seq = $2",
+                        &[&chain, &(after as i64)],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                let after_sql = after as i64;
+                db.execute(
+                    "UPDATE audit_log SET seq = seq + 1000000 WHERE chain = $1 AND seq > $2",
+                    &[&chain, &after_sql],
+                )
+                .await
+                .unwrap();
+                db.execute(
+                    "UPDATE audit_log SET seq = seq - 999999 WHERE chain = $1 AND seq > 1000000",
+                    &[&chain],
+                )
+                .await
+                .unwrap();
+                db.execute(
+                    "UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1",
+                    &[&chain],
+                )
+                .await
+                .unwrap();
+                let forged = AuditEvent {
+                    at: T0,
+                    actor: "admin:mallory".into(),
+                    action: "forged".into(),
+                    subject: "x".into(),
+                    details: serde_json::json!({}),
+                };
+                let prev: [u8; 32] = prev.try_into().unwrap();
+                let seq = after + 1;
+                let hash = entry_hash(seq, &prev, &forged);
+                db.execute(
+                    "INSERT INTO audit_log (chain, seq, at, actor, action, subject, details, \
+                     prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, $8)",
+                    &[
+                        &chain,
+                        &(seq as i64),
+                        &T0,
+                        &forged.actor,
+                        &forged.action,
+                        &forged.subject,
+                        &prev.as_slice(),
+                        &hash.as_slice(),
+                    ],
+                )
+                .await
+                .unwrap();
+            }
+            Tamper::DropNewest { chain } => {
+                db.execute(
+                    "DELETE FROM audit_log WHERE chain = $1 AND seq = \
+                     (SELECT max(seq) FROM audit_log WHERE chain = $1)",
+                    &[&chain],
+                )
+                .await
+                .unwrap();
+            }
+            Tamper::Rewrite { chain, seq } => {
+                db.execute(
+                    "UPDATE audit_log SET details = '{\"rewritten\":true}' \
+                     WHERE chain = $1 AND seq = $2",
+                    &[&chain, &(seq as i64)],
+                )
+                .await
+                .unwrap();
+                // Every hash from there on, and the head, recomputed.
+                let rows = db
+                    .query(
+                        &format!(
+                            "SELECT {} FROM audit_log WHERE chain = $1 AND seq >= $2 ORDER BY seq",
+                            super::rows::AUDIT
+                        ),
+                        &[&chain, &(seq as i64)],
+                    )
+                    .await
+                    .unwrap();
+                let entries: Vec<AuditEntry> = rows
+                    .iter()
+                    .map(|r| super::rows::audit_entry(r).unwrap())
+                    .collect();
+                let mut prev = entries[0].prev_hash;
+                for entry in entries {
+                    let hash = entry_hash(entry.seq, &prev, &entry.event);
+                    db.execute(
+                        "UPDATE audit_log SET prev_hash = $1, hash = $2 \
+                         WHERE chain = $3 AND seq = $4",
+                        &[
+                            &prev.as_slice(),
+                            &hash.as_slice(),
+                            &chain,
+                            &(entry.seq as i64),
+                        ],
+                    )
+                    .await
+                    .unwrap();
+                    db.execute(
+                        "UPDATE audit_heads SET hash = $1 WHERE chain = $2 AND seq = $3",
+                        &[&hash.as_slice(), &chain, &(entry.seq as i64)],
+                    )
+                    .await
+                    .unwrap();
+                    prev = hash;
+                }
+            }
+        }
+    }
+}
+
+crate::store_conformance_tests!(PostgresHarness::default());
+
+#[tokio::test]
+async fn a_database_of_another_program_is_refused_and_left_alone() {
+    let database = fresh_database().await;
+    let (db, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    db.batch_execute("CREATE TABLE invoices (id INT)")
+        .await
+        .unwrap();
+    let err = PostgresStore::connect(&database.url, "test", 2)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::StoreError::Corrupt(ref why) if why.contains("another program")),
+        "{err}"
+    );
+    let tables: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1, "nothing was created");
+}
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once_and_a_bad_address_is_clear() {
+    let database = fresh_database().await;
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(&database.url, "a", 2),
+        PostgresStore::connect(&database.url, "b", 2)
+    );
+    a.unwrap();
+    b.unwrap();
+    let again = PostgresStore::connect(&database.url, "a", 2).await.unwrap();
+    assert_eq!(again.node(), "a");
+    assert!(!again.shown().contains('@'), "{}", again.shown());
+
+    let err = PostgresStore::connect("postgres://nobody:secret@127.0.0.1:1/none", "a", 1)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("127.0.0.1:1/none"), "{text}");
+    assert!(
+        !text.contains("secret"),
+        "the password must not be shown: {text}"
+    );
+    let err = PostgresStore::connect("not a url at all ===", "a", 1)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not valid"), "{err}");
+}
+
+#[tokio::test]
+async fn writers_on_two_nodes_keep_their_own_chains() {
+    let database = fresh_database().await;
+    let a = Arc::new(PostgresStore::connect(&database.url, "a", 4).await.unwrap());
+    let b = Arc::new(PostgresStore::connect(&database.url, "b", 4).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let event = AuditEvent {
+                at: T0,
+                actor: "admin:test".into(),
+                action: "concurrent".into(),
+                subject: i.to_string(),
+                details: serde_json::json!({}),
+            };
+            crate::Store::append_audit(&*store, &event).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        let entry = task.await.unwrap();
+        let node = entry.chain.split('.').next().unwrap().to_owned();
+        let expected = if entry.event.subject.parse::<u32>().unwrap() % 2 == 0 {
+            "a"
+        } else {
+            "b"
+        };
+        assert_eq!(node, expected, "{entry:?}");
+    }
+    let report = crate::audit::verify(&*a, None).await.unwrap();
+    assert_eq!(report.entries, 40);
+    assert!(report.chains.len() >= 2);
+}
