@@ -381,7 +381,7 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
     }
 
     /// The order if it exists, is not past its keeping time, and belongs to this session.
-    async fn own_order(
+    pub(crate) async fn own_order(
         &self,
         order_ref: &str,
         browser_session: &str,
@@ -458,7 +458,7 @@ impl<S: Store + OrderStore + EnrollStore + 'static> Orders<S> {
 }
 
 /// The state and hint of an order for `collect`, without completion data.
-fn status_of(order: OrderRecord, now: OffsetDateTime) -> CollectResponse {
+pub(crate) fn status_of(order: OrderRecord, now: OffsetDateTime) -> CollectResponse {
     let (status, hint) = match order.state {
         OrderState::Complete => {
             return CollectResponse {

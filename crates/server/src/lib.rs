@@ -137,6 +137,9 @@ pub struct Settings {
     pub vendor_attestation_roots: Arc<eid_pki::VendorAttestationRoots>,
     /// How often this node signs the audit log's chain heads (default 5 minutes).
     pub audit_signing_period: std::time::Duration,
+    /// The longest a long-polling `collect` waits for its order to change (default 25 s,
+    /// below the usual 30 to 60 s idle timeouts of proxies and load balancers).
+    pub collect_wait: std::time::Duration,
 }
 
 impl Settings {
@@ -153,6 +156,7 @@ impl Settings {
             revocation: RevocationSettings::default(),
             vendor_attestation_roots: Arc::default(),
             audit_signing_period: std::time::Duration::from_secs(300),
+            collect_wait: std::time::Duration::from_secs(25),
         }
     }
 }

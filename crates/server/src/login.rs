@@ -19,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use eid_idp::AuthorizationRequest;
 use eid_orders::{NewOrder, OrderError, Requester};
-use eid_protocol::{OrderKind, OrderStatus};
+use eid_protocol::{HintCode, OrderKind, OrderStatus};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -318,6 +318,12 @@ async fn start<S: ServerStore>(
 #[serde(rename_all = "camelCase")]
 struct OrderRefBody {
     order_ref: String,
+    /// For `collect`: the status the page has; with it the answer waits for a change.
+    #[serde(default)]
+    status: Option<OrderStatus>,
+    /// For `collect`: the hint the page has (with `status`).
+    #[serde(default)]
+    hint_code: Option<HintCode>,
 }
 
 /// The browser session and order reference of a page's JSON call, CSRF token checked.
@@ -325,7 +331,7 @@ fn page_call<S>(
     state: &AppState<S>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(String, String), ServerError> {
+) -> Result<(String, OrderRefBody), ServerError> {
     let session =
         cookie(headers, BROWSER_COOKIE).ok_or(ServerError::Order(OrderError::NoBrowserSession))?;
     let csrf = headers
@@ -337,19 +343,40 @@ fn page_call<S>(
     }
     let body: OrderRefBody = serde_json::from_slice(body)
         .map_err(|_| ServerError::BadRequest("the body must be {\"orderRef\": …}"))?;
-    Ok((session, body.order_ref))
+    Ok((session, body))
 }
 
+/// The order's state for the page. With the state the page has (`status`, `hintCode`) it
+/// is a long poll: answered when the order differs from that, or after
+/// [`Settings::collect_wait`](crate::Settings::collect_wait) (on any node: the store's
+/// feed of changed orders wakes it).
 async fn collect<S: ServerStore>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ServerError> {
-    let (session, order_ref) = page_call(&state, &headers, &body)?;
-    let c = state
-        .orders
-        .collect_status(&order_ref, &session, state.clock.now())
-        .await?;
+    let (session, call) = page_call(&state, &headers, &body)?;
+    let c = match call.status {
+        Some(status) => {
+            let known = (status, call.hint_code);
+            state
+                .orders
+                .collect_status_changed(
+                    &call.order_ref,
+                    &session,
+                    &known,
+                    state.settings.collect_wait,
+                    &*state.clock,
+                )
+                .await?
+        }
+        None => {
+            state
+                .orders
+                .collect_status(&call.order_ref, &session, state.clock.now())
+                .await?
+        }
+    };
     // The page needs the state only; who signed is for the server.
     Ok(axum::Json(json!({
         "orderRef": c.order_ref,
@@ -364,10 +391,10 @@ async fn cancel<S: ServerStore>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ServerError> {
-    let (session, order_ref) = page_call(&state, &headers, &body)?;
+    let (session, call) = page_call(&state, &headers, &body)?;
     state
         .orders
-        .cancel(&order_ref, &session, state.clock.now())
+        .cancel(&call.order_ref, &session, state.clock.now())
         .await?;
     Ok(axum::Json(json!({})).into_response())
 }

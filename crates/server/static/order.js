@@ -3,8 +3,10 @@
 // forbids inline script). Without it the page still works: its launch link opens the eID
 // app, and the app returns the browser itself when the order is done.
 //
-// It polls POST /orders/collect about every 2 s (4 s after a failed call) with the browser
-// session's CSRF token from the status element, says the order's state there, and shows
+// It long-polls POST /orders/collect with the browser session's CSRF token from the status
+// element: after the first answer each call carries the status and hint the page shows, and
+// the server answers when the order differs from them (or after about 25 s); a failed call
+// is tried again after 4 s. It says the order's state in the status element, and shows
 // the cancel button (hidden without script), which calls POST /orders/cancel. The words are
 // the page's: its own small script (login.js, mypages.js) calls
 // eidOrder.follow({ sv: {…}, en: {…} }) with a text per hint code and the fallbacks
@@ -23,20 +25,25 @@ var eidOrder = (function () {
       var own = key && Object.prototype.hasOwnProperty.call(words, key);
       status.textContent = own ? words[key] : words[fallback];
     }
-    function call(path) {
+    // What the page shows: sent with each collect after the first.
+    var known = null;
+    function call(path, body) {
       return fetch(path, {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify({ orderRef: orderRef })
+        body: JSON.stringify(body)
       });
     }
     function poll() {
       if (done) { return; }
-      call("/orders/collect").then(function (r) { return r.json(); }).then(function (c) {
+      var body = { orderRef: orderRef };
+      if (known) { body.status = known.status; body.hintCode = known.hintCode; }
+      call("/orders/collect", body).then(function (r) { return r.json(); }).then(function (c) {
         if (c.status === "pending") {
+          known = { status: c.status, hintCode: c.hintCode };
           say(c.hintCode || "outstandingTransaction", "pending");
-          setTimeout(poll, 2000);
+          setTimeout(poll, 100);
         } else if (c.status === "complete") {
           done = true; say("complete", "complete");
         } else {
@@ -48,7 +55,7 @@ var eidOrder = (function () {
     if (cancel) {
       cancel.hidden = false;
       cancel.addEventListener("click", function () {
-        call("/orders/cancel").then(function () { done = true; say("cancelled", "failed"); });
+        call("/orders/cancel", { orderRef: orderRef }).then(function () { done = true; say("cancelled", "failed"); });
       });
     }
     setTimeout(poll, 1000);

@@ -183,6 +183,15 @@ pub struct Purged {
 /// [`SqliteStore`](crate::SqliteStore); tested by `order_conformance_tests!`.
 #[async_trait]
 pub trait OrderStore: Send + Sync + std::fmt::Debug {
+    /// A feed of the references of orders whose change was just committed, by any node
+    /// that shares this store; an empty reference means "any order may have changed" (the
+    /// feed was interrupted and some changes may have been missed). Waiting for an order
+    /// (the order engine's long-polling collect) subscribes here instead of reading the
+    /// store again and again. `None`: the store has no feed; waiters poll.
+    fn order_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
     /// Records a new order with its audit event. [`Conflict::OneTimeValue`] when its
     /// reference, autostart token or QR token is taken (never, with random values).
     ///

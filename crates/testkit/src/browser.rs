@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 /// A browser: no automatic redirects; the server's cookies kept by hand (reqwest's jar
 /// would not send `Secure` cookies over http) and sent only to the server.
+#[derive(Clone)]
 pub struct Browser {
     http: reqwest::Client,
     /// The server's base URL, no trailing slash.

@@ -213,6 +213,62 @@ async fn collect_and_cancel_need_the_session_and_the_csrf_header() {
     assert_eq!(r.status(), 401);
 }
 
+/// With the state it shows, the page's collect waits: for the order to change (here the
+/// app fetching it: hint `started`), or for `collect_wait` with the same answer. A page
+/// whose state is out of date is answered at once.
+#[tokio::test]
+async fn collect_waits_for_the_order_to_change() {
+    use std::time::{Duration, Instant};
+
+    let wait_for = Duration::from_secs(2);
+    let w = crate::world::start_with(move |s| s.collect_wait = wait_for).await;
+    let mut browser = w.server.browser();
+    let login = browser.get(&w.rp.auth_request(&[]).url).await;
+    let wait = w.server.legitimera(&mut browser, &login).await;
+    let (order_ref, csrf) = (wait.attr("data-order-ref"), wait.attr("data-csrf"));
+    let collect = format!("{}/orders/collect", w.server.base);
+    let known = json!({
+        "orderRef": order_ref, "status": "pending", "hintCode": "outstandingTransaction"
+    });
+
+    // Nothing happens: the same answer after the wait.
+    let started = Instant::now();
+    let c = browser.post_json(&collect, &known, &csrf).await;
+    assert_eq!(c.json()["hintCode"], "outstandingTransaction");
+    assert!(started.elapsed() >= wait_for, "{:?}", started.elapsed());
+
+    // Out of date: at once.
+    let stale = json!({ "orderRef": order_ref, "status": "pending", "hintCode": "started" });
+    let started = Instant::now();
+    let c = browser.post_json(&collect, &stale, &csrf).await;
+    assert_eq!(c.json()["hintCode"], "outstandingTransaction");
+    assert!(started.elapsed() < wait_for, "{:?}", started.elapsed());
+
+    // The app fetches the order while the page waits: the page hears `started` then.
+    let mut page = browser.clone();
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        let c = page.post_json(&collect, &known, &csrf).await;
+        (c.json()["hintCode"].clone(), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "collect answered before any change");
+    let token = wait.launch_link().split_once('=').unwrap().1.to_owned();
+    let r = reqwest::Client::new()
+        .post(format!("{}/app/v1/order", w.server.base))
+        .json(&json!({ "autoStartToken": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (hint, elapsed) = waiting.await.unwrap();
+    assert_eq!(hint, "started");
+    assert!(
+        elapsed < wait_for,
+        "woken by the change, not the timeout: {elapsed:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_relayed_order_logs_nobody_in() {
     let w = start().await;

@@ -22,6 +22,7 @@
 
 mod enroll;
 mod lifecycle;
+mod notify;
 mod oidc;
 mod orders;
 mod portal;
@@ -73,6 +74,8 @@ struct Inner {
     next_lane: AtomicUsize,
     /// The database's address without a password, for messages.
     shown: String,
+    /// The feed of changed orders ([`notify`]).
+    changes: Arc<tokio::sync::broadcast::Sender<String>>,
 }
 
 /// What went wrong inside a transaction: the database's own error (which may call for the
@@ -258,6 +261,8 @@ impl PostgresStore {
             StoreError::Backend(format!("the PostgreSQL address is not valid: {e}"))
         })?;
         let shown = show(&config);
+        let changes = Arc::new(tokio::sync::broadcast::channel(crate::sqlite::CHANGES).0);
+        notify::spawn(config.clone(), Arc::downgrade(&changes));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -275,6 +280,7 @@ impl PostgresStore {
                 node: node.to_owned(),
                 next_lane: AtomicUsize::new(0),
                 shown,
+                changes,
             }),
         };
         let mut client = store.client().await.map_err(Failure::into_store)?;
@@ -290,6 +296,12 @@ impl PostgresStore {
     /// The database's address, without its password.
     pub fn shown(&self) -> &str {
         &self.inner.shown
+    }
+
+    /// A subscription to the feed of changed orders (for `OrderStore::order_changes`).
+    #[allow(dead_code)] // TEMPORARY: until the OrderStore impl lands.
+    pub(crate) fn subscribe_order_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.inner.changes.subscribe()
     }
 
     /// A pooled connection.

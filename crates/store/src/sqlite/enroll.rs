@@ -112,26 +112,33 @@ type Holder = (String, i64, Option<String>, Option<Vec<u8>>);
 #[async_trait]
 impl EnrollStore for SqliteStore {
     async fn start_enrollment(&self, start: &NewEnrollment) -> StoreResult<Vec<String>> {
+        let new_order = start.order.order_ref.clone();
         let start = start.clone();
-        self.write(move |conn| {
-            let o = &start.order;
-            let card = match (&o.card_number, o.kind.as_str(), o.state) {
-                (Some(card), ENROLL_SIGN, OrderState::Pending) => card.clone(),
-                _ => {
-                    return Err(StoreError::Refused(
-                        "only a pending enrollSign order for a card starts an enrollment".into(),
-                    ));
+        let superseded = self
+            .write(move |conn| {
+                let o = &start.order;
+                let card = match (&o.card_number, o.kind.as_str(), o.state) {
+                    (Some(card), ENROLL_SIGN, OrderState::Pending) => card.clone(),
+                    _ => {
+                        return Err(StoreError::Refused(
+                            "only a pending enrollSign order for a card starts an enrollment"
+                                .into(),
+                        ));
+                    }
+                };
+                super::orders::insert(conn, o)?;
+                append(conn, &start.audit)?;
+                let older = unsigned_orders(conn, &card, &o.order_ref, o.created_at)?;
+                for order_ref in &older {
+                    supersede(conn, order_ref, &card, &start.supersede)?;
                 }
-            };
-            super::orders::insert(conn, o)?;
-            append(conn, &start.audit)?;
-            let older = unsigned_orders(conn, &card, &o.order_ref, o.created_at)?;
-            for order_ref in &older {
-                supersede(conn, order_ref, &card, &start.supersede)?;
-            }
-            Ok(older)
-        })
-        .await
+                Ok(older)
+            })
+            .await?;
+        for order_ref in std::iter::once(&new_order).chain(&superseded) {
+            self.order_changed(order_ref);
+        }
+        Ok(superseded)
     }
 
     async fn claim_card(&self, claim: &CardClaim) -> StoreResult<ClaimOutcome> {

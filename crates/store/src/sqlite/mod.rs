@@ -54,6 +54,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// opening and closing one per read.
 const READ_POOL: usize = 64;
 
+/// Changed orders the feed holds for a subscriber that is behind (it then hears "any order
+/// may have changed").
+pub(crate) const CHANGES: usize = 1024;
+
 /// Prepared statements each connection keeps (more than the store has distinct statements,
 /// so none is parsed twice).
 const STATEMENT_CACHE: usize = 128;
@@ -70,6 +74,9 @@ struct Inner {
     durability: Durability,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    /// The feed of changed orders ([`crate::OrderStore::order_changes`]): one process
+    /// writes the file's orders, so announcing its own commits is the whole feed.
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 impl SqliteStore {
@@ -94,6 +101,7 @@ impl SqliteStore {
                 durability,
                 writer: Writer::start(conn)?,
                 readers: Mutex::new(Vec::new()),
+                changes: tokio::sync::broadcast::channel(CHANGES).0,
             }),
         })
     }
@@ -101,6 +109,12 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Announces that the order `order_ref` changed (after its change is committed).
+    fn order_changed(&self, order_ref: &str) {
+        // No one listening is no error.
+        let _ = self.inner.changes.send(order_ref.to_owned());
     }
 
     async fn write<T, F>(&self, work: F) -> StoreResult<T>

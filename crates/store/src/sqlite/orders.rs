@@ -316,13 +316,19 @@ pub(super) fn insert(conn: &Connection, o: &OrderRecord) -> StoreResult<()> {
 
 #[async_trait]
 impl OrderStore for SqliteStore {
+    fn order_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.inner.changes.subscribe())
+    }
+
     async fn add_order(&self, order: &OrderRecord, audit: &AuditEvent) -> StoreResult<()> {
         let (o, audit) = (order.clone(), audit.clone());
         self.write(move |conn| {
             insert(conn, &o)?;
             append(conn, &audit).map(drop)
         })
-        .await
+        .await?;
+        self.order_changed(&order.order_ref);
+        Ok(())
     }
 
     async fn order(&self, order_ref: &str) -> StoreResult<Option<OrderRecord>> {
@@ -363,21 +369,26 @@ impl OrderStore for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<OrderRecord>> {
         let (token, app) = (autostart_token_sha256.to_vec(), app_token_sha256.to_vec());
-        self.write(move |conn| {
-            select_row(
-                conn,
-                &format!(
-                    "UPDATE orders SET autostart_used = 1, app_token_sha256 = ?2, \
+        let claimed = self
+            .write(move |conn| {
+                select_row(
+                    conn,
+                    &format!(
+                        "UPDATE orders SET autostart_used = 1, app_token_sha256 = ?2, \
                      hint = 'started' WHERE autostart_token_sha256 = ?1 AND autostart_used = 0 \
                      AND state = 'pending' AND expires_at > ?3 RETURNING {ORDER}"
-                ),
-                params![token, app, micros(now)],
-                order_row,
-            )
-            .optional()
-            .map_err(insert_error)
-        })
-        .await
+                    ),
+                    params![token, app, micros(now)],
+                    order_row,
+                )
+                .optional()
+                .map_err(insert_error)
+            })
+            .await?;
+        if let Some(order) = &claimed {
+            self.order_changed(&order.order_ref);
+        }
+        Ok(claimed)
     }
 
     async fn set_order_hint(
@@ -387,17 +398,22 @@ impl OrderStore for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let (key, hint) = (order_ref.to_owned(), hint.to_owned());
-        self.write(move |conn| {
-            exec(
-                conn,
-                "UPDATE orders SET hint = ?2 WHERE order_ref = ?1 AND state = 'pending' \
-                 AND signed_at IS NULL AND expires_at > ?3",
-                params![key, hint, micros(now)],
-            )
-            .map(|changed| changed == 1)
-            .map_err(backend_error)
-        })
-        .await
+        let changed = self
+            .write(move |conn| {
+                exec(
+                    conn,
+                    "UPDATE orders SET hint = ?2 WHERE order_ref = ?1 AND state = 'pending' \
+                     AND signed_at IS NULL AND expires_at > ?3",
+                    params![key, hint, micros(now)],
+                )
+                .map(|changed| changed == 1)
+                .map_err(backend_error)
+            })
+            .await?;
+        if changed {
+            self.order_changed(order_ref);
+        }
+        Ok(changed)
     }
 
     async fn fail_order(
@@ -408,30 +424,41 @@ impl OrderStore for SqliteStore {
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
         let (key, hint, audit) = (order_ref.to_owned(), hint.to_owned(), audit.clone());
-        self.write(move |conn| {
-            let changed = exec(
-                conn,
-                "UPDATE orders SET state = 'failed', hint = ?2, purge_after = ?3, \
+        let failed = self
+            .write(move |conn| {
+                let changed = exec(
+                    conn,
+                    "UPDATE orders SET state = 'failed', hint = ?2, purge_after = ?3, \
                      return_secret_sha256 = NULL WHERE order_ref = ?1 AND state = 'pending'",
-                params![key, hint, micros(purge_after)],
-            )
-            .map_err(backend_error)?;
-            if changed == 1 {
-                append(conn, &audit)?;
-            }
-            Ok(changed == 1)
-        })
-        .await
+                    params![key, hint, micros(purge_after)],
+                )
+                .map_err(backend_error)?;
+                if changed == 1 {
+                    append(conn, &audit)?;
+                }
+                Ok(changed == 1)
+            })
+            .await?;
+        if failed {
+            self.order_changed(order_ref);
+        }
+        Ok(failed)
     }
 
     async fn sign_order(&self, sign_order: &SignOrder) -> StoreResult<bool> {
         let s = sign_order.clone();
-        self.write(move |conn| sign(conn, &s)).await
+        let signed = self.write(move |conn| sign(conn, &s)).await?;
+        if signed {
+            self.order_changed(&sign_order.order_ref);
+        }
+        Ok(signed)
     }
 
     async fn return_to_order(&self, ret: &ReturnToOrder) -> StoreResult<ReturnOutcome> {
         let r = ret.clone();
-        self.write(move |conn| return_to(conn, &r)).await
+        let outcome = self.write(move |conn| return_to(conn, &r)).await?;
+        self.order_changed(&ret.order_ref);
+        Ok(outcome)
     }
 
     async fn add_browser_session(&self, session: &BrowserSession) -> StoreResult<()> {
