@@ -29,6 +29,45 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# PostgreSQL for the PostgreSQL store's tests and the several-node tests: the server on
+# 127.0.0.1:5432 when one answers (EID_TEST_POSTGRES, default the postgres user without a
+# password), else Debian's, installed and started here with a password of its own, and
+# stopped at the end. Each test makes a fresh database and drops it.
+started_postgres=""
+: "${EID_TEST_POSTGRES:=postgres://postgres@127.0.0.1:5432/postgres}"
+postgres_answers() {
+  psql "$EID_TEST_POSTGRES" -Atqc 'SELECT 1' >/dev/null 2>&1
+}
+if ! command -v psql >/dev/null; then
+  [ "$(id -u)" -eq 0 ] || { echo "psql is missing (run as root, or install postgresql-client)" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client
+fi
+if ! postgres_answers; then
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    log "starting PostgreSQL"
+    if ! dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q "install ok installed"; then
+      [ "$(id -u)" -eq 0 ] || { echo "PostgreSQL is missing (run as root, or set EID_TEST_POSTGRES)" >&2; exit 1; }
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+    fi
+    cluster=$(pg_lsclusters -h | awk 'NR == 1 {print $1 " " $2}')
+    [ -n "$cluster" ] || { pg_createcluster 15 main >/dev/null; cluster="15 main"; }
+    # shellcheck disable=SC2086
+    pg_ctlcluster $cluster start
+    started_postgres=$cluster
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'eid-test'\"" >/dev/null
+    EID_TEST_POSTGRES=postgres://postgres:eid-test@127.0.0.1:5432/postgres
+  fi
+  postgres_answers || { echo "PostgreSQL on 127.0.0.1:5432 does not accept $EID_TEST_POSTGRES (set EID_TEST_POSTGRES)" >&2; exit 1; }
+fi
+export EID_TEST_POSTGRES
+stop_postgres() {
+  # shellcheck disable=SC2086
+  [ -z "$started_postgres" ] || pg_ctlcluster $started_postgres stop || true
+}
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -37,7 +76,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+trap 'rm -f "$results"; stop_postgres' EXIT
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --locked --doc
   cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$results"

@@ -110,12 +110,18 @@ pub struct Common {
     /// (over eid.toml and the EID_* environment). Repeatable.
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// The store for this command: sqlite://FILE or postgres://USER:PASSWORD@HOST:PORT/DB
+    /// (the same as `--set store.url=URL`). Prefer EID_STORE__URL for a URL with a password:
+    /// a command line is visible to other users of the machine.
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 impl Common {
     /// The `--set` overrides as (key, value) pairs.
     pub fn overrides(&self) -> Result<Vec<(&str, String)>, crate::failure::Failure> {
-        self.set
+        let mut overrides = self
+            .set
             .iter()
             .map(|kv| match kv.split_once('=') {
                 Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v.to_owned())),
@@ -123,7 +129,11 @@ impl Common {
                     "--set {kv}: expected KEY=VALUE, e.g. store.durability=power-loss"
                 ))),
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(url) = &self.store {
+            overrides.push(("store.url", url.clone()));
+        }
+        Ok(overrides)
     }
 
     /// The validated configuration of the data folder with these overrides.
@@ -171,6 +181,15 @@ pub enum AdminCommand {
     /// OpenID Connect clients (relying parties) of the identity provider.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Move this installation's SQLite store into an empty PostgreSQL database: every
+    /// record, the audit log and its signatures, in one transaction. Stop every server
+    /// first; afterwards set store.url to the new database.
+    MigrateStore {
+        /// The PostgreSQL database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (or set
+        /// EID_MIGRATE_TO, which keeps a password off the command line).
+        #[arg(long, env = "EID_MIGRATE_TO", value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -499,7 +518,8 @@ pub enum HolderCardCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain: finds a changed, inserted or removed entry.
+    /// Check every hash chain (a changed, inserted or removed entry) and, with the data
+    /// folder's key, every signed chain head (history rewritten in the database).
     Verify,
 }
 

@@ -6,20 +6,24 @@ use std::sync::Arc;
 
 use eid_config::{Config, StoreLocation};
 use eid_pki::{CertificateAuthority, FileSigner};
-use eid_store::SqliteStore;
+use eid_store::{AnyStore, PostgresStore, SqliteStore};
 
 use crate::failure::{Failure, Outcome};
 
-/// Opens the store the configuration names. (The concrete type: the server needs the
-/// order and OIDC records too; the PostgreSQL issue turns this into a choice.)
-pub async fn open_store(config: &Config) -> Outcome<Arc<SqliteStore>> {
-    match &config.store.location {
+/// Opens the store the configuration names: an SQLite file, or a PostgreSQL database (its
+/// schema brought up to date; this node's audit chains named after `store.node`).
+pub async fn open_store(config: &Config) -> Outcome<Arc<AnyStore>> {
+    let store = match &config.store.location {
         StoreLocation::Sqlite(path) => {
-            let store = SqliteStore::open(path, config.store.durability).await?;
-            Ok(Arc::new(store))
+            AnyStore::from(SqliteStore::open(path, config.store.durability).await?)
         }
-        other => Err(Failure::Usage(format!("unsupported store {other:?}"))),
-    }
+        StoreLocation::Postgres(url) => AnyStore::from(
+            PostgresStore::connect(url.expose(), &config.store.node, config.store.pool_size)
+                .await?,
+        ),
+        other => return Err(Failure::Usage(format!("unsupported store {other:?}"))),
+    };
+    Ok(Arc::new(store))
 }
 
 /// Loads the issuing CA from the files the configuration names.

@@ -182,7 +182,7 @@ async fn populate(dir: &Path, public_url: &str) -> Outcome {
         "making the demo in {} (once; --reset starts afresh)…",
         dir.display()
     );
-    crate::admin::init::build(dir, public_url, KeyAlgorithm::P256).await?;
+    crate::admin::init::build(dir, public_url, KeyAlgorithm::P256, None).await?;
     let config = Config::load(dir, &[])?;
     let store = crate::context::open_store(&config).await?;
     let at = now();
@@ -299,7 +299,7 @@ fn activate(file: &Path, transport_code: &str) -> Outcome<String> {
 }
 
 async fn register_test_client(
-    provider: &eid_idp::Provider<eid_store::SqliteStore>,
+    provider: &eid_idp::Provider<eid_store::AnyStore>,
 ) -> Outcome<String> {
     let spec = ClientSpec {
         client_id: TEST_CLIENT.into(),

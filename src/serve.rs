@@ -6,7 +6,7 @@ use eid_clock::SystemClock;
 use eid_server::{
     AppState, Secrets, Settings, bind, build_state, router, serve, spawn_housekeeping,
 };
-use eid_store::SqliteStore;
+use eid_store::AnyStore;
 
 use crate::cli::ServeArgs;
 use crate::context::{load_ca, open_store};
@@ -40,7 +40,7 @@ pub async fn run(args: ServeArgs) -> Outcome {
 pub(crate) async fn build(
     config: &eid_config::Config,
     launch_base: Option<String>,
-) -> Outcome<AppState<SqliteStore>> {
+) -> Outcome<AppState<AnyStore>> {
     let store = open_store(config).await?;
     let ca = Arc::new(load_ca(config)?);
     // The key-encryption key and subject secret live in the data folder (mode 0600),
@@ -90,7 +90,7 @@ pub(crate) async fn build(
 /// revoked, hourly. `eid serve` and `eid demo` both run it; the tasks run until the process
 /// ends.
 pub(crate) fn spawn_periodic(
-    state: &AppState<SqliteStore>,
+    state: &AppState<AnyStore>,
     config: &eid_config::Config,
 ) -> [tokio::task::JoinHandle<()>; 2] {
     [

@@ -8,7 +8,7 @@ use eid_card::{CardClient, CardProfile, VirtualCard, VirtualReader};
 use eid_config::Config;
 use eid_pki::CardMasterKey;
 use eid_ra::{Personalisation, PinLetter, personalise};
-use eid_store::{CardKind, SqliteStore, validate};
+use eid_store::{AnyStore, CardKind, validate};
 use rand::RngExt;
 use serde_json::json;
 
@@ -110,7 +110,7 @@ pub async fn run(common: &Common, config: &Config, args: IssueArgs) -> Outcome {
 /// place only when personalisation succeeded. Returns the PIN letter.
 pub(crate) async fn issue_virtual(
     config: &Config,
-    store: &SqliteStore,
+    store: &AnyStore,
     holder: &str,
     kind: CardKind,
     product: &str,

@@ -22,7 +22,7 @@ use eid_pki::{Csr, IssueRequest, LiveCrl, Profile, issue};
 use eid_server::lifecycle::{CrlAfterRevocation, publish_after_revocation};
 use eid_store::enroll::{Delivery, EnrollStore};
 use eid_store::{
-    CertKind, CertStatus, CertificateRecord, RevocationReason, Serial, SqliteStore, Store,
+    AnyStore, CertKind, CertStatus, CertificateRecord, RevocationReason, Serial, Store,
 };
 use serde_json::json;
 
@@ -163,7 +163,7 @@ impl From<ReasonArg> for RevocationReason {
 
 /// Records a signing certificate issued by the administrator as delivered: it leaves here
 /// in the administrator's hands, not through a fetch that could stop before the card.
-async fn record_handed_out(store: &SqliteStore, record: &CertificateRecord) -> Outcome {
+async fn record_handed_out(store: &AnyStore, record: &CertificateRecord) -> Outcome {
     let at = now();
     let card = record.card_number.clone().unwrap_or_default();
     let delivery = Delivery {
@@ -289,10 +289,7 @@ async fn expire_undelivered(common: &Common, config: &Config) -> Outcome {
 /// The CRL this process issues after a revocation (`eid serve` need not run): over `store`,
 /// signed by the configured CA, on the configured schedule, audited as the administrator.
 /// Without a usable CA, `None` and why.
-fn live_crl(
-    config: &Config,
-    store: &Arc<SqliteStore>,
-) -> (Option<LiveCrl<SqliteStore>>, Option<String>) {
+fn live_crl(config: &Config, store: &Arc<AnyStore>) -> (Option<LiveCrl<AnyStore>>, Option<String>) {
     let crl = load_ca(config).map_err(|e| e.to_string()).and_then(|ca| {
         LiveCrl::new(store.clone(), Arc::new(ca), config.ca.crl_schedule, actor())
             .map_err(|e| e.to_string())
@@ -308,7 +305,7 @@ fn live_crl(
 /// [`crl_number`].
 pub(super) async fn publish_crl_now(
     config: &Config,
-    store: &Arc<SqliteStore>,
+    store: &Arc<AnyStore>,
     reason: RevocationReason,
 ) -> Option<u64> {
     let (crl, no_ca) = live_crl(config, store);

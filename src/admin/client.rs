@@ -127,8 +127,8 @@ async fn add(common: &Common, spec: &ClientSpec) -> Outcome {
 /// builds it.
 fn provider(
     config: &eid_config::Config,
-    store: std::sync::Arc<eid_store::SqliteStore>,
-) -> Outcome<Provider<eid_store::SqliteStore>> {
+    store: std::sync::Arc<eid_store::AnyStore>,
+) -> Outcome<Provider<eid_store::AnyStore>> {
     let secrets = Secrets::load_or_create(&config.data_dir)
         .map_err(|e| Failure::Usage(format!("the installation secrets: {e}")))?;
     let provider_config = ProviderConfig::new(&config.public_url)

@@ -55,7 +55,13 @@ pub async fn run(common: &Common, args: InitArgs) -> Outcome {
         .tempdir_in(&parent)
         .map_err(|e| io_failure(&parent, e))?;
 
-    let summary = build(staging.path(), &args.public_url, algorithm).await?;
+    let summary = build(
+        staging.path(),
+        &args.public_url,
+        algorithm,
+        common.store.as_deref(),
+    )
+    .await?;
 
     if dir.exists() {
         fs::remove_dir(dir).map_err(|e| io_failure(dir, e))?;
@@ -87,17 +93,31 @@ pub async fn run(common: &Common, args: InitArgs) -> Outcome {
     }
 }
 
-/// Writes configuration, CA files and database into `dir`.
+/// Writes configuration, CA files and database into `dir`; the database is `store` (a
+/// store URL, written into the configuration) or the default SQLite file. A PostgreSQL
+/// database must not hold an installation yet.
 pub(crate) async fn build(
     dir: &Path,
     public_url: &str,
     algorithm: KeyAlgorithm,
+    store: Option<&str>,
 ) -> Outcome<serde_json::Value> {
-    write_file(
-        &dir.join(FILE_NAME),
-        default_file(public_url, algorithm).as_bytes(),
-        0o644,
-    )?;
+    let mut text = default_file(public_url, algorithm);
+    if let Some(url) = store {
+        if url.contains(['"', '\\', '\n']) {
+            return Err(Failure::Usage(
+                "--store: a store URL has no quotes, backslashes or line breaks".into(),
+            ));
+        }
+        text = text.replacen("url = \"sqlite://eid.db\"", &format!("url = \"{url}\""), 1);
+    }
+    // A URL with a password makes the file a secret.
+    let mode = if store.is_some_and(|u| u.contains('@')) {
+        0o600
+    } else {
+        0o644
+    };
+    write_file(&dir.join(FILE_NAME), text.as_bytes(), mode)?;
     // Validate what was written (and the environment) before any key is made.
     let config = Config::load(dir, &[])?;
     let at = now();
@@ -131,6 +151,13 @@ pub(crate) async fn build(
     // Prove the files load as the server will load them.
     let loaded = crate::context::load_ca(&config)?;
     let store = open_store(&config).await?;
+    if !store.audit_entries(0, 1).await?.is_empty() {
+        return Err(Failure::Refused(
+            "the store already holds an installation (its audit log has entries): another \
+             node joins by a copy of that installation's data folder, not by init"
+                .into(),
+        ));
+    }
     let summary = json!({
         "data": dir.display().to_string(),
         "root_ca": config.ca.names.root_common_name,

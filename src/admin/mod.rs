@@ -28,7 +28,35 @@ pub async fn run(args: AdminArgs) -> Outcome {
         AdminCommand::Cert(cmd) => cert::run(&common, cmd).await,
         AdminCommand::Audit(AuditCommand::Verify) => audit_verify(&common).await,
         AdminCommand::Client(cmd) => client::run(&common, cmd).await,
+        AdminCommand::MigrateStore { to } => migrate_store(&common, &to).await,
     }
+}
+
+/// Copies the configured SQLite store into the empty PostgreSQL database `to`.
+async fn migrate_store(common: &Common, to: &str) -> Outcome {
+    let config = common.config()?;
+    let eid_config::StoreLocation::Sqlite(path) = &config.store.location else {
+        return Err(Failure::Usage(
+            "migrate-store moves an SQLite store: this installation's store.url is not sqlite://"
+                .into(),
+        ));
+    };
+    let from = eid_store::SqliteStore::open(path, config.store.durability).await?;
+    let target = eid_store::PostgresStore::connect(to, &config.store.node, 2).await?;
+    let migrated = eid_store::migrate::sqlite_to_postgres(&from, &target).await?;
+    if common.json {
+        return output::json(&migrated);
+    }
+    println!("copied {} into {}", path.display(), target.shown());
+    for (table, rows) in &migrated.tables {
+        println!("  {table:<24} {rows} rows");
+    }
+    println!("  {:<24} {} entries", "audit_log", migrated.audit_entries);
+    println!(
+        "Now set store.url in {} to the new database (or EID_STORE__URL) and start the servers.",
+        config.data_dir.join(eid_config::FILE_NAME).display()
+    );
+    Ok(())
 }
 
 /// Checks every chain of the audit log and, with the installation's key-encryption key

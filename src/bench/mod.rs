@@ -51,7 +51,7 @@ async fn fresh_data_folder(
         .map_err(|e| {
             crate::failure::Failure::Internal(format!("cannot make a temporary folder: {e}"))
         })?;
-    crate::admin::init::build(folder.path(), "https://localhost:8443", algorithm).await?;
+    crate::admin::init::build(folder.path(), "https://localhost:8443", algorithm, None).await?;
     Ok(folder)
 }
 

@@ -255,7 +255,7 @@ where
 /// What one request costs inside the process: the revocation-marker read every answer
 /// starts with, and a whole answer from the cache (marker read included).
 async fn in_process_costs(
-    state: &eid_server::AppState<eid_store::SqliteStore>,
+    state: &eid_server::AppState<eid_store::AnyStore>,
     request: &[u8],
 ) -> Outcome {
     const N: u32 = 100_000;

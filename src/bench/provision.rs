@@ -12,7 +12,7 @@ use eid_config::Config;
 use eid_pki::{CardMasterKey, CertificateAuthority};
 use eid_ra::{Personalisation, PinLetter, personalise};
 use eid_server::{AppState, Secrets, Settings, bind, build_state, router, serve};
-use eid_store::{CardKind, Person, SqliteStore, Store};
+use eid_store::{AnyStore, CardKind, Person, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
@@ -40,7 +40,7 @@ pub struct BenchCard {
 /// personalised virtual two-PIN card, `parallel` at a time (personalisation is CPU on the
 /// card and the CA, and store commits that group well).
 pub async fn cards(
-    store: &Arc<SqliteStore>,
+    store: &Arc<AnyStore>,
     ca: &Arc<CertificateAuthority>,
     master: &Arc<CardMasterKey>,
     count: usize,
@@ -94,7 +94,7 @@ pub async fn person(store: &dyn Store, i: usize) -> Outcome<(String, String)> {
 
 /// Person `i` and their personalised card.
 async fn card(
-    store: &SqliteStore,
+    store: &AnyStore,
     ca: &CertificateAuthority,
     master: &CardMasterKey,
     i: usize,
@@ -143,7 +143,7 @@ pub struct InProcess {
     pub base: String,
     /// The server's state (for setup that has no HTTP route, such as a client's
     /// registration).
-    pub state: AppState<SqliteStore>,
+    pub state: AppState<AnyStore>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), eid_server::ServeError>>,
 }
@@ -153,7 +153,7 @@ impl InProcess {
     /// `ca`; `adjust` changes the settings first (e.g. the rate limits).
     pub async fn start(
         config: &Config,
-        store: Arc<SqliteStore>,
+        store: Arc<AnyStore>,
         ca: Arc<CertificateAuthority>,
         master: Arc<CardMasterKey>,
         adjust: impl FnOnce(&mut Settings),

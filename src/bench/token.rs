@@ -18,7 +18,7 @@ use eid_card::{
     certificate_request,
 };
 use eid_pki::{CertificateAuthority, Csr, IssueRequest, Profile, issue};
-use eid_store::{CardKind, CardState, SqliteStore, Store};
+use eid_store::{AnyStore, CardKind, CardState, Store};
 use rand::RngExt;
 use zeroize::Zeroizing;
 
@@ -80,7 +80,7 @@ struct Tokens {
 /// is made before the module is loaded: SoftHSM2 reads its token folder when it is
 /// initialised, once per process.
 pub async fn cards(
-    store: &SqliteStore,
+    store: &AnyStore,
     ca: &CertificateAuthority,
     module: &Path,
     count: usize,
@@ -97,7 +97,7 @@ pub async fn cards(
 }
 
 /// Person `i` and their card's two tokens.
-async fn tokens(store: &SqliteStore, i: usize) -> Outcome<Tokens> {
+async fn tokens(store: &AnyStore, i: usize) -> Outcome<Tokens> {
     let (hsa_id, number) = provision::person(store, i).await?;
     let digits = |n: usize| -> Zeroizing<String> {
         let mut rng = rand::rng();
@@ -134,7 +134,7 @@ async fn tokens(store: &SqliteStore, i: usize) -> Outcome<Tokens> {
 
 /// The authentication key on the PIN1 token, its certificate, the card recorded.
 async fn personalise(
-    store: &SqliteStore,
+    store: &AnyStore,
     ca: &CertificateAuthority,
     module: &Path,
     tokens: Tokens,

@@ -40,8 +40,13 @@ product_name = "eID"
 # issuer = "https://idp.example.org"
 
 [store]
-# sqlite://FILE (embedded, one node).
+# sqlite://FILE (embedded, one node), or postgres://USER:PASSWORD@HOST:PORT/DATABASE for
+# several nodes on one PostgreSQL (README, "Deployment"). Also --store URL or EID_STORE__URL.
 url = "sqlite://eid.db"
+# PostgreSQL: this node's name (its audit chains are named after it; default the host
+# name) and how many connections it keeps.
+# node = "eid-1"
+pool_size = 16
 # "process": a commit survives a killed process; "power-loss": also a power cut (slower).
 durability = "process"
 

@@ -137,6 +137,11 @@ pub struct StoreConfig {
     pub location: StoreLocation,
     /// What a commit survives.
     pub durability: Durability,
+    /// This node's name (`store.node`; default the host name): its audit chains on
+    /// PostgreSQL are named after it.
+    pub node: String,
+    /// Connections this node keeps to PostgreSQL (`store.pool_size`, default 16).
+    pub pool_size: usize,
 }
 
 /// A database.
@@ -145,6 +150,61 @@ pub struct StoreConfig {
 pub enum StoreLocation {
     /// An SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://…`), shared by any number of nodes.
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL connection URL. It may hold a password: shown, it shows none.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(pub(crate) String);
+
+impl PostgresUrl {
+    /// The URL as written, password included: for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PostgresUrl {
+    /// The URL with any password replaced by `***`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.0;
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return f.write_str(url);
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        match authority.rsplit_once('@') {
+            Some((user, host)) if user.contains(':') => {
+                let name = user.split_once(':').map_or(user, |(n, _)| n);
+                write!(f, "{scheme}://{name}:***@{host}{}", redact_query(path))
+            }
+            _ => write!(f, "{scheme}://{authority}{}", redact_query(path)),
+        }
+    }
+}
+
+/// A URL path and query with any `password=` parameter's value replaced by `***`.
+fn redact_query(path: &str) -> String {
+    let Some((path, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresUrl({self})")
+    }
 }
 
 /// The certificate authority's files and profiles.

@@ -9,8 +9,8 @@ use time::Duration;
 
 use crate::{
     CaConfig, CaNames, CardsConfig, Config, ConfigError, CrlSchedule, Durability, KeyAlgorithm,
-    MyPagesConfig, OidcClientConfig, Problem, ProfileSettings, RateLimitsConfig, ResponderPolicy,
-    StoreConfig, StoreLocation, Tries, source_of,
+    MyPagesConfig, OidcClientConfig, PostgresUrl, Problem, ProfileSettings, RateLimitsConfig,
+    ResponderPolicy, StoreConfig, StoreLocation, Tries, source_of,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -155,6 +155,9 @@ impl Default for RawServer {
 struct RawStore {
     url: String,
     durability: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
+    pool_size: i64,
 }
 
 impl Default for RawStore {
@@ -162,6 +165,8 @@ impl Default for RawStore {
         Self {
             url: "sqlite://eid.db".into(),
             durability: "process".into(),
+            node: None,
+            pool_size: 16,
         }
     }
 }
@@ -293,19 +298,58 @@ impl RawConfig {
             Some(("sqlite", "")) | None => {
                 p.add(
                     "store.url",
-                    format!("`{}` is not a store URL: use sqlite://FILE", self.store.url),
+                    format!(
+                        "`{}` is not a store URL: use sqlite://FILE or postgres://…",
+                        PostgresUrl(self.store.url.clone())
+                    ),
                 );
                 None
             }
             Some(("sqlite", file)) => Some(StoreLocation::Sqlite(data_dir.join(file))),
+            Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => {
+                Some(StoreLocation::Postgres(PostgresUrl(self.store.url.clone())))
+            }
+            Some(("postgres" | "postgresql", _)) => {
+                p.add(
+                    "store.url",
+                    "a PostgreSQL URL names its server: postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                );
+                None
+            }
             Some((scheme, _)) => {
                 p.add(
                     "store.url",
                     format!(
-                        "the `{scheme}` store is not supported by this version: use sqlite://FILE"
+                        "the `{scheme}` store is not supported: use sqlite://FILE or \
+                         postgres://USER:PASSWORD@HOST:PORT/DATABASE"
                     ),
                 );
                 None
+            }
+        };
+        let node = self.store.node.clone().unwrap_or_else(default_node);
+        if node.is_empty()
+            || node.len() > 32
+            || !node
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            p.add(
+                "store.node",
+                format!("`{node}` is not a node name: 1–32 of A–Z a–z 0–9 - _"),
+            );
+        }
+        let pool_size = match usize::try_from(self.store.pool_size) {
+            Ok(n @ 1..=256) => n,
+            _ => {
+                p.add(
+                    "store.pool_size",
+                    format!(
+                        "{} is not a number of connections from 1 to 256",
+                        self.store.pool_size
+                    ),
+                );
+                1
             }
         };
         let durability = match self.store.durability.as_str() {
@@ -521,6 +565,8 @@ impl RawConfig {
             store: StoreConfig {
                 location,
                 durability,
+                node,
+                pool_size,
             },
             ca: CaConfig {
                 key_algorithm,
@@ -760,4 +806,22 @@ fn decode_hex32(text: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+/// This machine's name, as a node name: the host name where it is one, else `node`.
+fn default_node() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String = host
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(32)
+        .collect();
+    if name.is_empty() { "node".into() } else { name }
 }

@@ -461,3 +461,37 @@ fn the_card_makers_attestation_roots_are_a_file_in_the_data_folder() {
         Some(dir.path().join("yubico-piv-roots.pem"))
     );
 }
+
+#[test]
+fn a_postgres_store_is_a_url_whose_password_is_never_shown() {
+    let dir = folder_with(
+        "[store]\nurl = \"postgres://eid:s3cret@db.example.org:5432/eid?sslmode=disable&password=s3cret\"\nnode = \"eid-1\"\npool_size = 32\n",
+    );
+    let config = load(dir.path(), &[], "EIDTEST15_").unwrap();
+    let StoreLocation::Postgres(url) = &config.store.location else {
+        panic!("{:?}", config.store.location);
+    };
+    assert!(url.expose().contains("s3cret"));
+    let shown = format!("{url} {url:?} {config:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(
+        shown.contains("postgres://eid:***@db.example.org:5432/eid"),
+        "{shown}"
+    );
+    assert_eq!(config.store.node, "eid-1");
+    assert_eq!(config.store.pool_size, 32);
+
+    // The node defaults to the host name; bad values are named.
+    let config = load(folder_with("").path(), &[], "EIDTEST15_").unwrap();
+    assert!(!config.store.node.is_empty());
+    let dir = folder_with("[store]\nurl = \"mysql://x\"\nnode = \"a.b\"\npool_size = 0\n");
+    let err = load(dir.path(), &[], "EIDTEST15_").unwrap_err();
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["store.url", "store.node", "store.pool_size"],
+        "{err}"
+    );
+    let dir = folder_with("[store]\nurl = \"postgres://\"\n");
+    assert!(load(dir.path(), &[], "EIDTEST15_").is_err());
+}

@@ -18,12 +18,14 @@
 //! The store never sees a PIN. The only private keys it holds are the identity provider's
 //! signing keys, encrypted under a key-encryption key that lives outside the database.
 
+pub mod any;
 pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod enroll;
 mod error;
 pub mod lifecycle;
+pub mod migrate;
 pub mod model;
 pub mod oidc;
 pub mod orders;
@@ -36,6 +38,7 @@ pub mod validate;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+pub use any::AnyStore;
 pub use audit::{AuditError, AuditHead, AuditKey, AuditReport, SignedAuditHead};
 pub use enroll::EnrollStore;
 pub use error::{Conflict, Missing, StoreError, StoreResult};

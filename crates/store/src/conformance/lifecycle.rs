@@ -43,7 +43,7 @@ macro_rules! lifecycle_conformance_tests {
 
 const OTHER_CARD: &str = "9752000099";
 
-fn login(id: u8, hsa: &str, card: &str) -> LoginSession {
+pub(crate) fn login(id: u8, hsa: &str, card: &str) -> LoginSession {
     LoginSession {
         id_sha256: [id; 32],
         hsa_id: hsa.into(),
@@ -56,7 +56,7 @@ fn login(id: u8, hsa: &str, card: &str) -> LoginSession {
     }
 }
 
-fn portal(id: u8, card: &str) -> PortalSessionRecord {
+pub(crate) fn portal(id: u8, card: &str) -> PortalSessionRecord {
     PortalSessionRecord {
         id_sha256: [id; 32],
         subject: "sub-1".into(),
@@ -71,7 +71,7 @@ fn portal(id: u8, card: &str) -> PortalSessionRecord {
 }
 
 /// Redeems a code of login session `session` into grant `id`.
-async fn grant<S: OidcStore>(store: &S, id: u8, hsa: &str, session: u8) {
+pub(crate) async fn grant<S: OidcStore>(store: &S, id: u8, hsa: &str, session: u8) {
     let code = AuthCodeRecord {
         code_sha256: [id; 32],
         client_id: "rp".into(),

@@ -95,7 +95,7 @@ macro_rules! store_conformance_tests {
 /// The instant test data is made at.
 pub const T0: OffsetDateTime = datetime!(2026-03-01 08:00 UTC);
 
-fn event(action: &str, subject: &str) -> AuditEvent {
+pub(crate) fn event(action: &str, subject: &str) -> AuditEvent {
     AuditEvent {
         at: T0,
         actor: "admin:test".into(),
@@ -160,7 +160,7 @@ pub fn certificate(serial: u64, key: u8, card: &str, hsa_id: &str) -> Certificat
 const ORG: &str = "2321000016";
 
 /// A store with one organisation, one person and one card in it.
-async fn seeded<H: Harness>(h: &H) -> (Arc<H::Store>, String, String) {
+pub(crate) async fn seeded<H: Harness>(h: &H) -> (Arc<H::Store>, String, String) {
     let store = h.fresh().await;
     store
         .add_organisation(&organisation(ORG), &event("organisation.add", ORG))

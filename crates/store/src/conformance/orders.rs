@@ -23,7 +23,7 @@ macro_rules! order_conformance_tests {
             orders_sign_and_return_once, orders_relayed_return_fails_the_order,
             orders_sign_rechecks_certificate_card_and_person, orders_sign_activates_a_card,
             orders_race_for_autostart_token, orders_race_to_sign, orders_race_for_return_secret,
-            orders_browser_sessions, orders_purge);
+            orders_browser_sessions, orders_purge, orders_changes_are_announced);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -702,4 +702,57 @@ where
     );
     // The audit log keeps the starts: purging forgets state, never history.
     assert_eq!(audit_len(&*store).await, 3);
+}
+
+/// A committed change to an order reaches the store's feed of changed orders; a change
+/// that does not apply announces nothing.
+pub async fn orders_changes_are_announced<H: Harness>(h: &H)
+where
+    H::Store: OrderStore,
+{
+    let store = h.fresh().await;
+    let mut changes = store.order_changes().expect("the store has a feed");
+    store
+        .add_order(&order(1), &event("order.start", "order-1"))
+        .await
+        .unwrap();
+    // A feed through the database may start listening after the first change: change the
+    // order until it is heard.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut hint = 0;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "no announcement");
+        hint += 1;
+        assert!(
+            store
+                .set_order_hint(&order(1).order_ref, &format!("hint{hint}"), T0)
+                .await
+                .unwrap()
+        );
+        let heard = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+            loop {
+                match changes.recv().await {
+                    Ok(r) if r == order(1).order_ref => return true,
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+        })
+        .await;
+        if heard == Ok(true) {
+            break;
+        }
+    }
+    // Nothing applies to an unknown order: nothing is announced about it.
+    assert!(
+        !store
+            .set_order_hint("no-such-order", "x", T0)
+            .await
+            .unwrap()
+    );
+    while let Ok(Ok(r)) =
+        tokio::time::timeout(std::time::Duration::from_millis(300), changes.recv()).await
+    {
+        assert_ne!(r, "no-such-order");
+    }
 }

@@ -216,7 +216,7 @@ where
     assert!(next > *numbers.last().unwrap());
 }
 
-fn crl(number: u64, hours: i64) -> CrlRecord {
+pub(crate) fn crl(number: u64, hours: i64) -> CrlRecord {
     CrlRecord {
         number,
         this_update: T0 + Duration::hours(hours),
@@ -273,7 +273,7 @@ where
     assert_eq!(store.latest_crl().await.unwrap(), Some(crl(b, 1)));
 }
 
-fn responder(n: u64, days: i64) -> ResponderRecord {
+pub(crate) fn responder(n: u64, days: i64) -> ResponderRecord {
     ResponderRecord {
         serial: serial(1000 + n),
         der: vec![0x30, 0x00, n as u8],

@@ -106,7 +106,7 @@ impl From<deadpool_postgres::PoolError> for Failure {
 
 impl Failure {
     /// Whether running the transaction again may succeed: it met a concurrent one.
-    fn retryable(&self) -> bool {
+    pub(crate) fn retryable(&self) -> bool {
         let Self::Db(e) = self else {
             return false;
         };
@@ -120,7 +120,7 @@ impl Failure {
                 && db.constraint() == Some("audit_log_chain_seq_key"))
     }
 
-    fn into_store(self) -> StoreError {
+    pub(crate) fn into_store(self) -> StoreError {
         match self {
             Self::Store(e) => e,
             Self::Db(e) => db_error(e),
@@ -166,7 +166,7 @@ macro_rules! transaction {
         loop {
             attempt += 1;
             let result: Result<_, $crate::postgres::Failure> = async {
-                let mut client = $store.client().await?;
+                let mut client = $store.pooled().await?;
                 let $tx = client
                     .build_transaction()
                     .isolation_level(tokio_postgres::IsolationLevel::Serializable)
@@ -195,7 +195,7 @@ pub(crate) use transaction;
 /// several where each is consistent on its own.
 macro_rules! read {
     ($store:expr, |$c:ident| $body:expr) => {{
-        let client = $store.client().await?;
+        let client = $store.pooled().await?;
         let $c = &client;
         let result: Result<_, $crate::postgres::Failure> = async { $body }.await;
         result.map_err($crate::postgres::Failure::into_store)
@@ -283,7 +283,7 @@ impl PostgresStore {
                 changes,
             }),
         };
-        let mut client = store.client().await.map_err(Failure::into_store)?;
+        let mut client = store.pooled().await.map_err(Failure::into_store)?;
         schema::migrate(&mut client).await?;
         Ok(store)
     }
@@ -299,13 +299,12 @@ impl PostgresStore {
     }
 
     /// A subscription to the feed of changed orders (for `OrderStore::order_changes`).
-    #[allow(dead_code)] // TEMPORARY: until the OrderStore impl lands.
     pub(crate) fn subscribe_order_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.inner.changes.subscribe()
     }
 
     /// A pooled connection.
-    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, Failure> {
+    pub(crate) async fn pooled(&self) -> Result<deadpool_postgres::Object, Failure> {
         self.inner.pool.get().await.map_err(|e| {
             Failure::Store(StoreError::Backend(format!(
                 "no connection to {}: {e}",

@@ -264,6 +264,7 @@ impl Harness for PostgresHarness {
 }
 
 crate::store_conformance_tests!(PostgresHarness::default());
+crate::lifecycle_conformance_tests!(PostgresHarness::default());
 
 #[tokio::test]
 async fn a_database_of_another_program_is_refused_and_left_alone() {
@@ -351,4 +352,205 @@ async fn writers_on_two_nodes_keep_their_own_chains() {
     let report = crate::audit::verify(&*a, None).await.unwrap();
     assert_eq!(report.entries, 40);
     assert!(report.chains.len() >= 2);
+}
+
+/// `eid admin migrate-store`'s engine: an SQLite installation with rows in most tables
+/// moves into an empty PostgreSQL store whole (every table's rows, the audit log with its
+/// signed head, the revocation marker), reads back the same, and a second migration into
+/// the now non-empty store is refused without a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_installation_moves_to_postgres_whole() {
+    use crate::conformance::lifecycle::{grant, login, portal};
+    use crate::conformance::oidc::client;
+    use crate::conformance::orders::order;
+    use crate::conformance::revocation::{crl, responder};
+    use crate::conformance::{card, certificate, event, organisation, person};
+    use crate::model::{CertKind, RevocationReason};
+    use crate::{
+        Durability, OidcStore, OrderStore, PortalStore, RevocationStore, SqliteStore, Store, audit,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("eid.db"), Durability::Process)
+        .await
+        .unwrap();
+    let org = organisation("2321000016");
+    let p = person(&org.org_number, "A1B2");
+    sqlite
+        .add_organisation(&org, &event("organisation.add", "o"))
+        .await
+        .unwrap();
+    sqlite
+        .add_person(&p, &event("person.add", "p"))
+        .await
+        .unwrap();
+    sqlite
+        .add_card(&card("9752000001", &p.hsa_id), &event("card.add", "c"))
+        .await
+        .unwrap();
+    let auth = certificate(0x10, 0x10, "9752000001", &p.hsa_id);
+    let mut signing = certificate(0x11, 0x11, "9752000001", &p.hsa_id);
+    signing.kind = CertKind::Signing;
+    for c in [&auth, &signing] {
+        sqlite
+            .add_certificate(c, &event("certificate.issue", "x"))
+            .await
+            .unwrap();
+    }
+    sqlite
+        .revoke_certificate(
+            &signing.serial,
+            RevocationReason::Superseded,
+            T0,
+            &event("certificate.revoke", "x"),
+        )
+        .await
+        .unwrap();
+    sqlite
+        .use_once("nonce", b"abc", T0 + time::Duration::days(1))
+        .await
+        .unwrap();
+    sqlite
+        .add_order(&order(1), &event("order.start", "o1"))
+        .await
+        .unwrap();
+    sqlite
+        .add_client(&client("rp"), &event("oidc.client.add", "rp"))
+        .await
+        .unwrap();
+    sqlite
+        .add_session(&login(1, &p.hsa_id, "9752000001"))
+        .await
+        .unwrap();
+    grant(&sqlite, 7, &p.hsa_id, 1).await;
+    sqlite
+        .add_portal_session(&portal(1, "9752000001"))
+        .await
+        .unwrap();
+    let number = sqlite.allocate_crl_number().await.unwrap();
+    sqlite
+        .record_crl(&crl(number, 0), &event("crl.issue", "1"))
+        .await
+        .unwrap();
+    sqlite
+        .add_ocsp_responder(&responder(1, 0), None, &event("ocsp.responder", "1"))
+        .await
+        .unwrap();
+    let key = audit::AuditKey::derive(&[9; 32]).unwrap();
+    audit::sign_heads(&sqlite, &key, T0).await.unwrap();
+
+    let database = fresh_database().await;
+    let pg = PostgresStore::connect(&database.url, "a", 4).await.unwrap();
+    let migrated = crate::migrate::sqlite_to_postgres(&sqlite, &pg)
+        .await
+        .unwrap();
+
+    // Every table has the rows it had.
+    let source = rusqlite::Connection::open(sqlite.path()).unwrap();
+    let (target, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let mut rows_seen = 0;
+    for (table, copied) in &migrated.tables {
+        let expected: i64 = source
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        let found: i64 = target
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!((found, *copied as i64), (expected, expected), "{table}");
+        rows_seen += expected;
+    }
+    assert!(
+        rows_seen >= 15,
+        "the installation had rows in most tables: {migrated:?}"
+    );
+
+    // Read back through the store: the same records.
+    assert_eq!(
+        pg.organisations().await.unwrap(),
+        sqlite.organisations().await.unwrap()
+    );
+    assert_eq!(
+        pg.persons(None).await.unwrap(),
+        sqlite.persons(None).await.unwrap()
+    );
+    assert_eq!(
+        pg.cards(None).await.unwrap(),
+        sqlite.cards(None).await.unwrap()
+    );
+    assert_eq!(
+        pg.certificates_of_card("9752000001").await.unwrap(),
+        sqlite.certificates_of_card("9752000001").await.unwrap()
+    );
+    assert_eq!(
+        pg.order(&order(1).order_ref).await.unwrap(),
+        sqlite.order(&order(1).order_ref).await.unwrap()
+    );
+    assert_eq!(
+        pg.client("rp").await.unwrap(),
+        sqlite.client("rp").await.unwrap()
+    );
+    assert_eq!(
+        pg.session(&[1; 32]).await.unwrap(),
+        sqlite.session(&[1; 32]).await.unwrap()
+    );
+    assert_eq!(
+        pg.grant_by_jti("jti-7").await.unwrap(),
+        sqlite.grant_by_jti("jti-7").await.unwrap()
+    );
+    assert_eq!(
+        pg.portal_session(&[1; 32], T0).await.unwrap(),
+        sqlite.portal_session(&[1; 32], T0).await.unwrap()
+    );
+    assert_eq!(
+        pg.latest_crl().await.unwrap(),
+        sqlite.latest_crl().await.unwrap()
+    );
+    assert_eq!(
+        pg.current_ocsp_responder().await.unwrap(),
+        sqlite.current_ocsp_responder().await.unwrap()
+    );
+    assert_eq!(
+        pg.revocation_marker().await.unwrap(),
+        sqlite.revocation_marker().await.unwrap()
+    );
+    assert_eq!(
+        pg.use_once("nonce", b"abc", T0)
+            .await
+            .unwrap_err()
+            .to_string(),
+        sqlite
+            .use_once("nonce", b"abc", T0)
+            .await
+            .unwrap_err()
+            .to_string()
+    );
+
+    // The audit log: the same entries, and its signed head still verifies.
+    let events = |entries: Vec<crate::model::AuditEntry>| {
+        entries
+            .into_iter()
+            .map(|e| (e.seq, e.event, e.hash))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        events(pg.audit_entries(0, 1000).await.unwrap()),
+        events(sqlite.audit_entries(0, 1000).await.unwrap())
+    );
+    let report = audit::verify(&pg, Some(&key)).await.unwrap();
+    assert_eq!(report.signed_heads, 1);
+    assert_eq!(report.entries, migrated.audit_entries);
+    // The nodes write chains of their own beside it.
+    pg.append_audit(&event("after", "x")).await.unwrap();
+    audit::verify(&pg, Some(&key)).await.unwrap();
+
+    // Not into a store that holds an installation.
+    let before = pg.organisations().await.unwrap();
+    let err = crate::migrate::sqlite_to_postgres(&sqlite, &pg)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    assert_eq!(pg.organisations().await.unwrap(), before);
 }

@@ -143,78 +143,85 @@ impl EnrollStore for SqliteStore {
 
     async fn claim_card(&self, claim: &CardClaim) -> StoreResult<ClaimOutcome> {
         let claim = claim.clone();
-        self.write(move |conn| {
-            let now = micros(claim.now);
-            let own: Option<(String, i64)> = select_row(
-                conn,
-                "SELECT state, expires_at FROM orders WHERE order_ref = ?1",
-                [&claim.order_ref],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(read_error)?;
-            if !own.is_some_and(|(state, expires)| state == "pending" && expires > now) {
-                return Ok(ClaimOutcome::Ended);
-            }
-            let held: Option<Holder> = select_row(
-                conn,
-                "SELECT e.order_ref, e.until, o.state, o.approved_key_sha256 \
+        // The holder this claim took the card from, if it did: its order failed.
+        let (outcome, superseded) = self
+            .write(move |conn| {
+                let mut superseded = None;
+                let now = micros(claim.now);
+                let own: Option<(String, i64)> = select_row(
+                    conn,
+                    "SELECT state, expires_at FROM orders WHERE order_ref = ?1",
+                    [&claim.order_ref],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(read_error)?;
+                if !own.is_some_and(|(state, expires)| state == "pending" && expires > now) {
+                    return Ok((ClaimOutcome::Ended, None));
+                }
+                let held: Option<Holder> = select_row(
+                    conn,
+                    "SELECT e.order_ref, e.until, o.state, o.approved_key_sha256 \
                  FROM card_enrollments e LEFT JOIN orders o ON o.order_ref = e.order_ref \
                  WHERE e.card_number = ?1",
-                [&claim.card_number],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(read_error)?;
-            if let Some((order, until, state, approved)) = held
-                && order != claim.order_ref
-                && until > now
-                && state.as_deref() == Some("pending")
-            {
-                // `approved_key_sha256` is set only on a signed order: its certificate is
-                // issued. A completion for that same key delivers that certificate again,
-                // so it may take the card over; anything else waits.
-                match &claim.resume {
-                    Some(r) if approved.as_deref() == Some(r.key_sha256.as_slice()) => {
-                        supersede(conn, &order, &claim.card_number, &r.supersede)?;
+                    [&claim.card_number],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(read_error)?;
+                if let Some((order, until, state, approved)) = held
+                    && order != claim.order_ref
+                    && until > now
+                    && state.as_deref() == Some("pending")
+                {
+                    // `approved_key_sha256` is set only on a signed order: its certificate is
+                    // issued. A completion for that same key delivers that certificate again,
+                    // so it may take the card over; anything else waits.
+                    match &claim.resume {
+                        Some(r) if approved.as_deref() == Some(r.key_sha256.as_slice()) => {
+                            supersede(conn, &order, &claim.card_number, &r.supersede)?;
+                            superseded = Some(order);
+                        }
+                        _ => return Ok((ClaimOutcome::Busy { order_ref: order }, None)),
                     }
-                    _ => return Ok(ClaimOutcome::Busy { order_ref: order }),
                 }
-            }
-            let steps: i64 = select_row(
-                conn,
-                "SELECT steps FROM enrollment_steps WHERE order_ref = ?1",
-                [&claim.order_ref],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(read_error)?
-            .unwrap_or(0);
-            let steps = if claim.counts { steps + 1 } else { steps };
-            if steps > i64::from(claim.max) {
-                return Ok(ClaimOutcome::Exhausted);
-            }
-            exec(
-                conn,
-                "INSERT INTO card_enrollments (card_number, order_ref, until) \
+                let steps: i64 = select_row(
+                    conn,
+                    "SELECT steps FROM enrollment_steps WHERE order_ref = ?1",
+                    [&claim.order_ref],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(read_error)?
+                .unwrap_or(0);
+                let steps = if claim.counts { steps + 1 } else { steps };
+                if steps > i64::from(claim.max) {
+                    return Ok((ClaimOutcome::Exhausted, superseded));
+                }
+                exec(
+                    conn,
+                    "INSERT INTO card_enrollments (card_number, order_ref, until) \
                  VALUES (?1, ?2, ?3) ON CONFLICT (card_number) DO UPDATE SET \
                  order_ref = excluded.order_ref, until = excluded.until",
-                params![claim.card_number, claim.order_ref, micros(claim.until)],
-            )
-            .map_err(backend_error)?;
-            exec(
-                conn,
-                "INSERT INTO enrollment_steps (order_ref, steps) VALUES (?1, ?2) \
+                    params![claim.card_number, claim.order_ref, micros(claim.until)],
+                )
+                .map_err(backend_error)?;
+                exec(
+                    conn,
+                    "INSERT INTO enrollment_steps (order_ref, steps) VALUES (?1, ?2) \
                  ON CONFLICT (order_ref) DO UPDATE SET steps = excluded.steps",
-                params![claim.order_ref, steps],
-            )
-            .map_err(backend_error)?;
-            append(conn, &claim.audit)?;
-            Ok(ClaimOutcome::Granted(
-                u32::try_from(steps).unwrap_or(u32::MAX),
-            ))
-        })
-        .await
+                    params![claim.order_ref, steps],
+                )
+                .map_err(backend_error)?;
+                append(conn, &claim.audit)?;
+                let granted = ClaimOutcome::Granted(u32::try_from(steps).unwrap_or(u32::MAX));
+                Ok((granted, superseded))
+            })
+            .await?;
+        if let Some(order_ref) = &superseded {
+            self.order_changed(order_ref);
+        }
+        Ok(outcome)
     }
 
     async fn confirm_delivery(&self, delivery: &Delivery) -> StoreResult<bool> {

@@ -457,7 +457,9 @@ impl OrderStore for SqliteStore {
     async fn return_to_order(&self, ret: &ReturnToOrder) -> StoreResult<ReturnOutcome> {
         let r = ret.clone();
         let outcome = self.write(move |conn| return_to(conn, &r)).await?;
-        self.order_changed(&ret.order_ref);
+        if !matches!(outcome, ReturnOutcome::Refused) {
+            self.order_changed(&ret.order_ref);
+        }
         Ok(outcome)
     }
 
