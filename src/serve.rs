@@ -30,9 +30,14 @@ pub async fn run(args: ServeArgs) -> Outcome {
     let shutdown = shutdown_signals()?;
     // Scripts and tests read this line to find the port.
     println!("listening on http://{addr}");
+    let signer = state.audit_signer.clone();
+    let clock = state.clock.clone();
     serve(listener, router(state), shutdown)
         .await
-        .map_err(|e| Failure::Internal(e.to_string()))
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    // A node that stops cleanly signs its chains' last heads.
+    signer.sign(&*clock).await;
+    Ok(())
 }
 
 /// The server's state from `config`: store, CA, secrets, settings, configured clients.

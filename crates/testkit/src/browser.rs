@@ -177,6 +177,15 @@ impl Browser {
         self.send(url, r).await
     }
 
+    /// The same browser (its cookies, its waiting page) sending to `node` instead: one of
+    /// several nodes behind one public URL.
+    pub fn via(&self, node: &str) -> Browser {
+        Browser {
+            server: node.trim_end_matches('/').to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// Remembers the order of a waiting page, for [`Browser::collect`].
     pub fn waiting_on(&mut self, wait: &Page) {
         self.waiting = Some((wait.attr("data-order-ref"), wait.attr("data-csrf")));

@@ -8,7 +8,7 @@ use eid_card::{
 use eid_pki::CardMasterKey;
 use eid_protocol::{AppCompletion, AppOrder, Enrollment, EnrollmentEvidence, ToBeSigned};
 use eid_ra::PinLetter;
-use eid_store::{CertKind, SqliteStore, Store};
+use eid_store::{AnyStore, CertKind, Store};
 use zeroize::Zeroizing;
 
 /// The codes a card was handed out with.
@@ -118,7 +118,7 @@ impl TestCard {
         &self,
         order: &AppOrder,
         new_key: &[u8],
-        store: &SqliteStore,
+        store: &AnyStore,
     ) -> AppCompletion {
         let auth = store
             .certificates_of_card(&self.number)
@@ -184,7 +184,7 @@ impl TestCard {
     pub async fn complete_signing_enrollment(
         &self,
         order: &AppOrder,
-        store: &SqliteStore,
+        store: &AnyStore,
         master: &CardMasterKey,
     ) -> AppCompletion {
         let (spki, evidence) = self.signing_key(master);

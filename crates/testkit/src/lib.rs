@@ -27,6 +27,7 @@ mod maker;
 mod mypages;
 pub mod pcsc;
 mod pki;
+mod postgres;
 mod rp;
 mod server;
 pub mod softhsm;
@@ -36,6 +37,7 @@ pub use browser::{Browser, Page, between, encode, query};
 pub use card::{CardFile, Letter, TestCard};
 pub use maker::CardMaker;
 pub use pki::{ANNA, ORG, Pki};
+pub use postgres::PostgresDatabase;
 pub use rp::{AuthRequest, RP, RP_REDIRECT, Rp, challenge, random, rp_client};
 pub use server::{Server, ServerBuilder};
 

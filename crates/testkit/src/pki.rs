@@ -9,8 +9,8 @@ use eid_pki::{
 };
 use eid_ra::{Personalisation, personalise};
 use eid_store::{
-    AuditEvent, CardKind, CardState, Durability, Organisation, Person, SigningPolicy, SqliteStore,
-    Store,
+    AnyStore, AuditEvent, CardKind, CardState, Durability, Organisation, Person, SigningPolicy,
+    SqliteStore, Store,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -27,16 +27,29 @@ pub struct Pki {
     /// The instant the fixture was made at; audit entries and certificates date from it.
     pub now: OffsetDateTime,
     pub ca: Arc<CertificateAuthority>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<AnyStore>,
     /// Diversifies the cards' management keys.
     pub master: CardMasterKey,
-    /// Holds the store and the card files; removed when the fixture is dropped.
-    pub dir: tempfile::TempDir,
+    /// Holds the store and the card files; removed when the last fixture sharing it is
+    /// dropped.
+    pub dir: Arc<tempfile::TempDir>,
 }
 
 impl Pki {
     pub async fn new(now: OffsetDateTime) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("eid.db"), Durability::Process)
+            .await
+            .unwrap();
+        Self::build(now, dir, AnyStore::from(store)).await
+    }
+
+    /// The same over `store` (a PostgreSQL database, say; empty).
+    pub async fn with_store(now: OffsetDateTime, store: AnyStore) -> Self {
+        Self::build(now, tempfile::tempdir().unwrap(), store).await
+    }
+
+    async fn build(now: OffsetDateTime, dir: tempfile::TempDir, store: AnyStore) -> Self {
         let names = CaNames {
             country: "SE".into(),
             organisation: "Test".into(),
@@ -58,15 +71,12 @@ impl Pki {
             ProfileSettings::new("http://localhost/crl", "http://localhost/ocsp"),
         )
         .unwrap();
-        let store = SqliteStore::open(&dir.path().join("eid.db"), Durability::Process)
-            .await
-            .unwrap();
         let pki = Self {
             now,
             ca: Arc::new(ca),
             store: Arc::new(store),
             master: CardMasterKey::generate().unwrap(),
-            dir,
+            dir: Arc::new(dir),
         };
         let organisation = Organisation {
             org_number: ORG.into(),
@@ -81,6 +91,18 @@ impl Pki {
             .unwrap();
         pki.add_person(ANNA, "Anna").await;
         pki
+    }
+
+    /// The same CA, card master key and folder over another handle on the same database:
+    /// what a second server node of the installation has.
+    pub fn node(&self, store: AnyStore) -> Self {
+        Self {
+            now: self.now,
+            ca: self.ca.clone(),
+            store: Arc::new(store),
+            master: self.master.clone(),
+            dir: self.dir.clone(),
+        }
     }
 
     /// An audit event by `test` at [`Pki::now`].

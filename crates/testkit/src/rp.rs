@@ -46,6 +46,9 @@ pub fn challenge(verifier: &str) -> String {
 pub struct Rp {
     /// The provider's issuer (the server's base URL).
     pub issuer: String,
+    /// Where this relying party's requests go: the issuer, or one node of several behind
+    /// it ([`Rp::via`]).
+    pub endpoint: String,
     pub client_id: String,
     /// The client secret (`None` for a public client).
     pub secret: Option<String>,
@@ -67,10 +70,20 @@ impl Rp {
     pub(crate) fn new(issuer: &str, spec: &ClientSpec, secret: Option<String>) -> Self {
         Self {
             issuer: issuer.to_owned(),
+            endpoint: issuer.to_owned(),
             client_id: spec.client_id.clone(),
             secret,
             redirect_uri: spec.redirect_uris[0].clone(),
             scope: spec.scopes.join(" "),
+        }
+    }
+
+    /// The same client sending its requests to `node` (one of several nodes behind the
+    /// issuer) while still expecting the issuer's name in what comes back.
+    pub fn via(&self, node: &str) -> Rp {
+        Rp {
+            endpoint: node.trim_end_matches('/').to_owned(),
+            ..self.clone()
         }
     }
 
@@ -89,7 +102,7 @@ impl Rp {
             ("code_challenge_method", "S256"),
         ];
         pairs.extend_from_slice(extra);
-        let url = format!("{}/oidc/authorize?{}", self.issuer, encode(&pairs));
+        let url = format!("{}/oidc/authorize?{}", self.endpoint, encode(&pairs));
         AuthRequest {
             state,
             nonce,
@@ -128,7 +141,7 @@ impl Rp {
         let secret = self.secret.as_deref().unwrap_or_default();
         let mut form = form.to_vec();
         let mut request = reqwest::Client::new()
-            .post(format!("{}/oidc/token", self.issuer))
+            .post(format!("{}/oidc/token", self.endpoint))
             .header("content-type", "application/x-www-form-urlencoded");
         if basic {
             let user = encode(&[("a", &self.client_id)]);
@@ -153,7 +166,7 @@ impl Rp {
     pub async fn verify(&self, id_token: &str) -> Value {
         let header = jsonwebtoken::decode_header(id_token).unwrap();
         let kid = header.kid.clone().unwrap();
-        let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/oidc/jwks", self.issuer))
+        let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/oidc/jwks", self.endpoint))
             .await
             .unwrap()
             .json()
@@ -172,7 +185,7 @@ impl Rp {
     /// `GET /oidc/userinfo` with `access_token` in the `Authorization` header.
     pub async fn userinfo(&self, access_token: &str) -> (u16, Value) {
         let r = reqwest::Client::new()
-            .get(format!("{}/oidc/userinfo", self.issuer))
+            .get(format!("{}/oidc/userinfo", self.endpoint))
             .bearer_auth(access_token)
             .send()
             .await

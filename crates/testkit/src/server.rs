@@ -9,7 +9,7 @@ use eid_idp::{ClientSpec, KeyEncryptionKey, SubjectSecret};
 use eid_orders::{NewOrder, OrderError, Requester, SessionId};
 use eid_protocol::{AppCompleteResponse, AppFetchResponse, OrderKind, StartResponse};
 use eid_server::{AppState, Secrets, Settings, bind, build_state, router, serve};
-use eid_store::SqliteStore;
+use eid_store::AnyStore;
 use serde_json::json;
 
 use crate::app::TestApp;
@@ -134,7 +134,7 @@ async fn launch(
     }
 }
 
-async fn register(state: &AppState<SqliteStore>, base: &str, spec: &ClientSpec) -> Rp {
+async fn register(state: &AppState<AnyStore>, base: &str, spec: &ClientSpec) -> Rp {
     let now = eid_clock::Clock::now(&*state.clock);
     let (_, secret) = state
         .provider
@@ -154,7 +154,7 @@ pub struct Server {
     pub app: Option<TestApp>,
     /// `http://127.0.0.1:<port>`: the public URL and the issuer.
     pub base: String,
-    pub state: AppState<SqliteStore>,
+    pub state: AppState<AnyStore>,
     pub pki: Pki,
     clients: Vec<Rp>,
 }
@@ -262,6 +262,28 @@ impl Server {
         server
     }
 
+    /// A second node of this installation: a server on a port of its own over `store`
+    /// (another handle on the same database), with this one's CA, card master key,
+    /// secrets, clients and public URL (the issuer). Its [`Server::base`] is its own
+    /// address, so the helpers here send to it.
+    pub async fn node(&self, store: AnyStore) -> Server {
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let settings = Settings::new(self.state.settings.public_url.clone());
+        let mut server = launch(
+            listener,
+            base,
+            settings,
+            self.secret_bytes,
+            self.pki.node(store),
+            None,
+            self.state.clock.clone(),
+        )
+        .await;
+        server.clients = self.clients.clone();
+        server
+    }
+
     /// Starts a signing-certificate fetch (`enrollSign`) for `card_number` as client
     /// `client_id` would (My Pages is `mypages`), in a new browser session of the order
     /// flow; the return URL is the server's `/mypages`.
@@ -283,7 +305,7 @@ impl Server {
                 display_name: "Mina sidor".into(),
             },
             text: "Hämta underskriftscertifikat".into(),
-            return_url: format!("{}/mypages", self.base),
+            return_url: format!("{}/mypages", self.state.settings.public_url),
             card_number: Some(card_number.into()),
         };
         let started = self

@@ -182,7 +182,7 @@ async fn a_revoked_certificate_or_card_is_refused() {
 async fn an_inactive_person_is_refused() {
     let w = world().await;
     // The store has no method for a person leaving yet: do it as an administrator would.
-    rusqlite::Connection::open(w.store.path())
+    rusqlite::Connection::open(w.pki.dir.path().join("eid.db"))
         .unwrap()
         .execute("UPDATE persons SET active = 0 WHERE hsa_id = ?1", [ANNA])
         .unwrap();

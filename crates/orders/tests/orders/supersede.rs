@@ -7,7 +7,7 @@
 
 use eid_orders::{OrderError, Orders, SessionId};
 use eid_protocol::{AppFetchResponse, EnrollmentEvidence, HintCode, OrderStatus, StartResponse};
-use eid_store::{CertKind, EnrollStore, SqliteStore, Store};
+use eid_store::{AnyStore, CertKind, EnrollStore, Store};
 
 use crate::world::*;
 use crate::{collect_hint, later};
@@ -52,7 +52,7 @@ async fn signing_certificates(w: &World) -> usize {
 }
 
 async fn management(
-    orders: &Orders<SqliteStore>,
+    orders: &Orders<AnyStore>,
     fetched: &AppFetchResponse,
     seconds: i64,
 ) -> Result<[u8; 16], OrderError> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use eid_orders::{NewOrder, OrderConfig, OrderError, Orders, Requester, SessionId};
 use eid_protocol::{AppFetchResponse, OrderKind, StartResponse};
-use eid_store::{CardKind, SqliteStore, Store};
+use eid_store::{AnyStore, CardKind, Store};
 use eid_testkit::{Pki, TestCard};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -21,8 +21,8 @@ pub const RETURN_URL: &str = "https://eid.example/login/return";
 pub struct World {
     pub pki: Pki,
     /// The fixture's store.
-    pub store: Arc<SqliteStore>,
-    pub orders: Orders<SqliteStore>,
+    pub store: Arc<AnyStore>,
+    pub orders: Orders<AnyStore>,
     /// Anna's two-PIN card.
     pub anna: TestCard,
     /// Bertil's two-PIN card.
@@ -69,7 +69,7 @@ pub fn enroll(card: &str) -> NewOrder {
 impl World {
     /// An engine over the same store and CA that also holds the card master key, as the
     /// server's does: it answers the cards' management-key challenges.
-    pub fn with_master(&self) -> Orders<SqliteStore> {
+    pub fn with_master(&self) -> Orders<AnyStore> {
         Orders::new(
             self.pki.store.clone(),
             self.pki.ca.clone(),

@@ -13,8 +13,8 @@ use eid_server::lifecycle::{
 };
 use eid_store::revocation::RevocationStore;
 use eid_store::{
-    AuditEntry, AuditEvent, CardRevocation, CardState, CertKind, CertStatus, RevocationReason,
-    SqliteStore, Store,
+    AnyStore, AuditEntry, AuditEvent, CardRevocation, CardState, CertKind, CertStatus,
+    RevocationReason, Store,
 };
 use eid_testkit::{ANNA, Browser, CardKind, Pki, Server, TestCard, query};
 use serde_json::Value;
@@ -76,7 +76,7 @@ async fn sso_answers(w: &World, browser: &mut Browser) -> bool {
     }
 }
 
-async fn audit(store: &SqliteStore) -> Vec<AuditEntry> {
+async fn audit(store: &AnyStore) -> Vec<AuditEntry> {
     store.audit_entries(0, 100_000).await.unwrap()
 }
 

@@ -11,6 +11,7 @@ mod login;
 mod mypages;
 mod mypages_certificates;
 mod mypages_fetch_api;
+mod nodes;
 mod revocation;
 mod world;
 

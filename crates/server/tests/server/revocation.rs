@@ -375,7 +375,7 @@ async fn get_answers_are_cached_until_another_process_revokes() {
 
     // Another process revokes on the same database file (a second store handle: its own
     // connections and writer, as `eid admin` has); no one tells the server.
-    let admin = SqliteStore::open(w.server.pki.store.path(), Durability::Process)
+    let admin = SqliteStore::open(&w.server.pki.dir.path().join("eid.db"), Durability::Process)
         .await
         .unwrap();
     admin
