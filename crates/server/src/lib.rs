@@ -54,6 +54,7 @@ mod html;
 pub mod lifecycle;
 mod limits;
 mod login;
+pub mod metrics;
 mod mypages;
 mod ocsp;
 mod oidc;
@@ -180,6 +181,8 @@ pub struct AppState<S> {
     pub revocation: Arc<Revocation<S>>,
     /// Signs the audit log's chain heads ([`audit`]); its schedule runs while it lives.
     pub audit_signer: Arc<audit::AuditSigner<S>>,
+    /// This node's request counts for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
     /// MACs the pending request and CSRF tokens.
     page_key: Arc<hmac::Key>,
 }
@@ -195,6 +198,7 @@ impl<S> Clone for AppState<S> {
             portal: self.portal.clone(),
             revocation: self.revocation.clone(),
             audit_signer: self.audit_signer.clone(),
+            metrics: self.metrics.clone(),
             page_key: self.page_key.clone(),
         }
     }
@@ -245,6 +249,7 @@ impl<S: ServerStore> AppState<S> {
             portal: Arc::new(portal),
             revocation,
             audit_signer,
+            metrics: Arc::default(),
             page_key: Arc::new(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())),
         })
     }
@@ -253,6 +258,7 @@ impl<S: ServerStore> AppState<S> {
 /// All routes of the server, with the security headers on every response.
 pub fn router<S: ServerStore>(state: AppState<S>) -> Router {
     let routes = health::routes()
+        .merge(metrics::routes())
         .merge(oidc::routes())
         .merge(login::routes())
         .merge(mypages::routes())
@@ -260,7 +266,11 @@ pub fn router<S: ServerStore>(state: AppState<S>) -> Router {
         .merge(enroll::routes())
         .merge(crl::routes(&state.revocation.crl_path))
         .merge(ocsp::routes(&state.revocation.ocsp_path));
-    headers::secure(routes).with_state(state)
+    let counted = routes.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        metrics::count::<S>,
+    ));
+    headers::secure(counted).with_state(state)
 }
 
 /// Why the server stopped.

@@ -5,6 +5,7 @@
 
 mod certificates;
 mod conformance;
+mod health;
 mod lifecycle;
 mod limits;
 mod login;
