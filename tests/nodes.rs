@@ -496,3 +496,89 @@ fn a_node_killed_mid_ceremony_leaves_the_login_to_the_other_node() {
         assert!(audit.contains(&format!("\n  {node}.")), "{audit}");
     }
 }
+
+/// `eid admin migrate-store`: an SQLite installation moves into an empty PostgreSQL
+/// database; the administrator's lists and the audit log read the same from there, the
+/// card's certificate still answers, and a second migration is refused.
+#[test]
+fn an_sqlite_installation_migrates_to_postgres_through_the_command_line() {
+    let db = Database::create();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = Folder {
+        data: dir.path().join("data"),
+        _dir: dir,
+    };
+    folder.ok(&["admin", "init", "--public-url", PUBLIC]);
+    folder.ok(&[
+        "admin",
+        "org",
+        "add",
+        "--number",
+        ORG,
+        "--name",
+        "Region Exempel",
+        "--signing",
+        "self-service",
+    ]);
+    folder.ok(&[
+        "admin",
+        "person",
+        "add",
+        "--hsa-id",
+        HOLDER,
+        "--given-name",
+        "Anna",
+        "--surname",
+        "Andersson",
+        "--org",
+        ORG,
+        "--entitled",
+    ]);
+    folder.json(&[
+        "admin", "card", "issue", "--holder", HOLDER, "--kind", "two-pin",
+    ]);
+    let lists = |store: Option<&str>| {
+        let mut out = Vec::new();
+        for what in ["org", "person", "card"] {
+            let mut args = vec!["admin", what, "list"];
+            if let Some(url) = store {
+                args.extend(["--store", url]);
+            }
+            out.push(folder.json(&args));
+        }
+        out
+    };
+    let before = lists(None);
+    let audit_before = folder.json(&["admin", "audit", "verify"]);
+
+    // The URL (with its password, were there one) through the environment.
+    let out = folder
+        .command(&["admin", "migrate-store"])
+        .env("EID_MIGRATE_TO", &db.url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("certificates") && said.contains("audit_log"),
+        "{said}"
+    );
+
+    assert_eq!(lists(Some(&db.url)), before);
+    let audit_after = folder.json(&["admin", "audit", "verify", "--store", &db.url]);
+    assert_eq!(audit_after["entries"], audit_before["entries"]);
+    assert_eq!(audit_after["chains"][0]["chain"], "main");
+    assert_eq!(
+        audit_after["chains"][0]["head"],
+        audit_before["chains"][0]["head"]
+    );
+
+    // Not twice: the database holds an installation now.
+    let out = folder
+        .command(&["admin", "migrate-store", "--to", &db.url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+    assert_eq!(lists(Some(&db.url)), before);
+}
