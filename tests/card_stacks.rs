@@ -16,6 +16,8 @@ use eid_testkit::pcsc::{OPENSC_PKCS11, PcscDaemon};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+// Shared with the other test binaries; this one uses part of it.
+#[allow(dead_code)]
 #[path = "common/folder.rs"]
 mod folder;
 

@@ -6,7 +6,7 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use eid_card::{Card, CardClient, KeySlot, Pin, PinRef, VirtualCard, VirtualReader};
 use eid_protocol::{AppCompleteResponse, AppCompletion, AppFetchResponse, AppOrder, ToBeSigned};
@@ -14,21 +14,19 @@ use eid_testkit::{Browser, Page, challenge, encode, query, random};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-/// The binary under test.
-const EID: &str = env!("CARGO_BIN_EXE_eid");
+// Shared with the other test binaries; this one uses part of it.
+#[allow(dead_code)]
+#[path = "common/folder.rs"]
+mod folder;
+
+use folder::{Folder, HOLDER, stderr};
+
 /// The public URL both nodes share (the load balancer's name) and the issuer.
 const PUBLIC: &str = "http://localhost";
 /// The relying party's redirect URI (nothing listens there: the test reads the redirect).
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
 /// The relying party's `client_id`.
 const CLIENT: &str = "rp";
-const ORG: &str = "2321000016";
-const HOLDER: &str = "SE2321000016-A1B2";
-
-/// A process's standard error, as text.
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// A fresh database on the test's PostgreSQL server, dropped (forcibly) when this is dropped,
 /// whether the test passed or not.
@@ -90,39 +88,6 @@ impl Drop for Database {
         )) {
             eprintln!("could not drop the test database {}: {e}", self.name);
         }
-    }
-}
-
-/// The data folder, driven through the real command line.
-struct Folder {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-}
-
-impl Folder {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(EID);
-        command
-            .args(args)
-            .arg("--data")
-            .arg(&self.data)
-            .env_remove("EID_DATA")
-            .env_remove("EID_STORE__URL")
-            .env_remove("EID_STORE__NODE");
-        command
-    }
-
-    /// Runs `eid ARGS --data DIR`; it must succeed; its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().unwrap();
-        assert!(out.status.success(), "eid {args:?}: {}", stderr(&out));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        serde_json::from_str(&self.ok(&all)).unwrap()
     }
 }
 
@@ -325,41 +290,11 @@ async fn collect(browser: &mut Browser, node: &Node, wait: &Page) -> Page {
 #[test]
 fn a_node_killed_mid_ceremony_leaves_the_login_to_the_other_node() {
     let db = Database::create();
-    let dir = tempfile::tempdir().unwrap();
-    let folder = Folder {
-        data: dir.path().join("data"),
-        _dir: dir,
-    };
-
-    // The ID administrator's part, all through the command line.
-    folder.ok(&["admin", "init", "--public-url", PUBLIC, "--store", &db.url]);
+    // The ID administrator's part, all through the command line: init on PostgreSQL,
+    // the organisation and Anna.
+    let folder = Folder::init_with(&["--public-url", PUBLIC, "--store", &db.url]);
     let toml = std::fs::read_to_string(folder.data.join("eid.toml")).unwrap();
     assert!(toml.contains(&db.url), "{toml}");
-    folder.ok(&[
-        "admin",
-        "org",
-        "add",
-        "--number",
-        ORG,
-        "--name",
-        "Region Exempel",
-        "--signing",
-        "self-service",
-    ]);
-    folder.ok(&[
-        "admin",
-        "person",
-        "add",
-        "--hsa-id",
-        HOLDER,
-        "--given-name",
-        "Anna",
-        "--surname",
-        "Andersson",
-        "--org",
-        ORG,
-        "--entitled",
-    ]);
     let issued = folder.json(&[
         "admin", "card", "issue", "--holder", HOLDER, "--kind", "two-pin",
     ]);
@@ -503,37 +438,7 @@ fn a_node_killed_mid_ceremony_leaves_the_login_to_the_other_node() {
 #[test]
 fn an_sqlite_installation_migrates_to_postgres_through_the_command_line() {
     let db = Database::create();
-    let dir = tempfile::tempdir().unwrap();
-    let folder = Folder {
-        data: dir.path().join("data"),
-        _dir: dir,
-    };
-    folder.ok(&["admin", "init", "--public-url", PUBLIC]);
-    folder.ok(&[
-        "admin",
-        "org",
-        "add",
-        "--number",
-        ORG,
-        "--name",
-        "Region Exempel",
-        "--signing",
-        "self-service",
-    ]);
-    folder.ok(&[
-        "admin",
-        "person",
-        "add",
-        "--hsa-id",
-        HOLDER,
-        "--given-name",
-        "Anna",
-        "--surname",
-        "Andersson",
-        "--org",
-        ORG,
-        "--entitled",
-    ]);
+    let folder = Folder::init_with(&["--public-url", PUBLIC]);
     folder.json(&[
         "admin", "card", "issue", "--holder", HOLDER, "--kind", "two-pin",
     ]);

@@ -23,10 +23,18 @@ pub struct Folder {
 impl Folder {
     /// Initialised, with the organisation and Anna.
     pub fn new() -> Self {
+        Self::init_with(&[])
+    }
+
+    /// Initialised with `eid admin init INIT_ARGS` (`--public-url`, `--store`, …), with the
+    /// organisation and Anna.
+    pub fn init_with(init_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let folder = Folder { dir, data };
-        folder.ok(&["admin", "init"]);
+        let mut init = vec!["admin", "init"];
+        init.extend_from_slice(init_args);
+        folder.ok(&init);
         folder.ok(&[
             "admin",
             "org",
@@ -62,7 +70,9 @@ impl Folder {
             .args(args)
             .arg("--data")
             .arg(&self.data)
-            .env_remove("EID_DATA");
+            .env_remove("EID_DATA")
+            .env_remove("EID_STORE__URL")
+            .env_remove("EID_STORE__NODE");
         command
     }
 
@@ -71,6 +81,13 @@ impl Folder {
         let out = self.command(args).output().unwrap();
         assert!(out.status.success(), "eid {args:?}: {}", stderr(&out));
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs `eid ARGS --json`; it must succeed; its JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).unwrap()
     }
 }
 

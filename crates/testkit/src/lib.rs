@@ -27,7 +27,6 @@ mod maker;
 mod mypages;
 pub mod pcsc;
 mod pki;
-mod postgres;
 mod rp;
 mod server;
 pub mod softhsm;
@@ -35,9 +34,9 @@ pub mod softhsm;
 pub use app::TestApp;
 pub use browser::{Browser, Page, between, encode, query};
 pub use card::{CardFile, Letter, TestCard};
+pub use eid_store::conformance::postgres::PostgresDatabase;
 pub use maker::CardMaker;
 pub use pki::{ANNA, ORG, Pki};
-pub use postgres::PostgresDatabase;
 pub use rp::{AuthRequest, RP, RP_REDIRECT, Rp, challenge, random, rp_client};
 pub use server::{Server, ServerBuilder};
 

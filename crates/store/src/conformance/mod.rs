@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod oidc;
 pub mod orders;
 pub mod portal;
+pub mod postgres;
 pub mod revocation;
 use std::future::Future;
 use std::sync::Arc;

@@ -319,9 +319,9 @@ mod tests {
 
     use tokio_postgres::NoTls;
 
-    use super::super::tests::fresh_database;
     use super::*;
     use crate::Store;
+    use crate::conformance::postgres::PostgresDatabase;
     use crate::conformance::{T0, card, certificate, organisation, person};
     use crate::model::RevocationReason;
 
@@ -339,7 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_node_and_plain_sql_move_the_marker() {
-        let database = fresh_database().await;
+        let database = PostgresDatabase::fresh().await;
         let server = PostgresStore::connect(&database.url, "a", 2).await.unwrap();
         let admin = PostgresStore::connect(&database.url, "b", 2).await.unwrap();
         server
@@ -399,7 +399,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn nodes_never_share_a_crl_number_and_one_wins_a_rollover() {
-        let database = fresh_database().await;
+        let database = PostgresDatabase::fresh().await;
         let a = Arc::new(PostgresStore::connect(&database.url, "a", 4).await.unwrap());
         let b = Arc::new(PostgresStore::connect(&database.url, "b", 4).await.unwrap());
         let tasks: Vec<_> = (0..16)

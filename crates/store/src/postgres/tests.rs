@@ -9,88 +9,14 @@ use tokio_postgres::NoTls;
 
 use super::PostgresStore;
 use crate::audit::entry_hash;
+use crate::conformance::postgres::PostgresDatabase;
 use crate::conformance::{Harness, T0, Tamper};
 use crate::model::{AuditEntry, AuditEvent};
-
-/// The server the tests use, as an administrator's connection string.
-pub(crate) fn server_url() -> String {
-    std::env::var("EID_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// `url` with its database replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let base = match base.rsplit_once('/') {
-        Some((head, _)) if head.contains("://") && head.len() > "postgres://".len() => head,
-        _ => base,
-    };
-    format!("{base}/{database}{query}")
-}
-
-async fn admin() -> tokio_postgres::Client {
-    let url = server_url();
-    let (client, connection) = tokio_postgres::connect(&url, NoTls)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("no PostgreSQL at {url} (EID_TEST_POSTGRES): {e}; scripts/test.sh starts one")
-        });
-    tokio::spawn(connection);
-    client
-}
-
-/// A new, empty database; dropped (with its connections) when the returned guard is.
-pub(crate) async fn fresh_database() -> TestDatabase {
-    let mut bytes = [0u8; 6];
-    aws_lc_rs::rand::fill(&mut bytes).unwrap();
-    let name = format!("eid_test_{}_{}", std::process::id(), hex::encode(bytes));
-    admin()
-        .await
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    TestDatabase {
-        url: with_database(&server_url(), &name),
-        name,
-    }
-}
-
-/// A database of one test.
-#[derive(Debug)]
-pub(crate) struct TestDatabase {
-    pub(crate) name: String,
-    pub(crate) url: String,
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop cannot wait for a future: a thread of its own with a runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                let _ = admin()
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-            });
-        })
-        .join();
-    }
-}
 
 /// Fresh stores in fresh databases, dropped with the harness.
 #[derive(Default)]
 pub(crate) struct PostgresHarness {
-    databases: Mutex<Vec<TestDatabase>>,
+    databases: Mutex<Vec<PostgresDatabase>>,
 }
 
 impl PostgresHarness {
@@ -114,7 +40,7 @@ impl Harness for PostgresHarness {
     type Store = PostgresStore;
 
     async fn fresh(&self) -> Arc<PostgresStore> {
-        let database = fresh_database().await;
+        let database = PostgresDatabase::fresh().await;
         let store = PostgresStore::connect(&database.url, "test", 8)
             .await
             .unwrap();
@@ -268,7 +194,7 @@ crate::lifecycle_conformance_tests!(PostgresHarness::default());
 
 #[tokio::test]
 async fn a_database_of_another_program_is_refused_and_left_alone() {
-    let database = fresh_database().await;
+    let database = PostgresDatabase::fresh().await;
     let (db, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
     tokio::spawn(connection);
     db.batch_execute("CREATE TABLE invoices (id INT)")
@@ -294,7 +220,7 @@ async fn a_database_of_another_program_is_refused_and_left_alone() {
 
 #[tokio::test]
 async fn nodes_starting_together_migrate_once_and_a_bad_address_is_clear() {
-    let database = fresh_database().await;
+    let database = PostgresDatabase::fresh().await;
     let (a, b) = tokio::join!(
         PostgresStore::connect(&database.url, "a", 2),
         PostgresStore::connect(&database.url, "b", 2)
@@ -322,7 +248,7 @@ async fn nodes_starting_together_migrate_once_and_a_bad_address_is_clear() {
 
 #[tokio::test]
 async fn writers_on_two_nodes_keep_their_own_chains() {
-    let database = fresh_database().await;
+    let database = PostgresDatabase::fresh().await;
     let a = Arc::new(PostgresStore::connect(&database.url, "a", 4).await.unwrap());
     let b = Arc::new(PostgresStore::connect(&database.url, "b", 4).await.unwrap());
     let mut tasks = Vec::new();
@@ -439,7 +365,7 @@ async fn an_sqlite_installation_moves_to_postgres_whole() {
     let key = audit::AuditKey::derive(&[9; 32]).unwrap();
     audit::sign_heads(&sqlite, &key, T0).await.unwrap();
 
-    let database = fresh_database().await;
+    let database = PostgresDatabase::fresh().await;
     let pg = PostgresStore::connect(&database.url, "a", 4).await.unwrap();
     let migrated = crate::migrate::sqlite_to_postgres(&sqlite, &pg)
         .await

@@ -1,4 +1,5 @@
-//! A fresh PostgreSQL database per test, dropped afterwards: on the server at
+//! A fresh PostgreSQL database per test, dropped afterwards (the conformance suite's on
+//! PostgreSQL, and the test kit's for servers on PostgreSQL): on the server at
 //! `EID_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/postgres`; the test
 //! command makes sure one answers). Without a server the test fails, never skips.
 
@@ -46,15 +47,9 @@ pub struct PostgresDatabase {
 impl PostgresDatabase {
     /// A new, empty database.
     pub async fn fresh() -> Self {
-        let name = format!(
-            "eid_test_{}_{}",
-            std::process::id(),
-            crate::random(12).to_lowercase()
-        );
-        let name: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
+        let mut bytes = [0u8; 6];
+        aws_lc_rs::rand::fill(&mut bytes).unwrap();
+        let name = format!("eid_test_{}_{}", std::process::id(), hex::encode(bytes));
         admin()
             .await
             .batch_execute(&format!("CREATE DATABASE {name}"))
