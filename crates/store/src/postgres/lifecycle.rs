@@ -110,8 +110,6 @@ pub(super) async fn revoke_undelivered<C: GenericClient>(
                              WHERE e.card_number = c.card_number AND e.until > $3) \
              ORDER BY c.issued_at, c.serial",
             rows::CERTIFICATE
-                .replace(", ", ", c.")
-                .replacen("serial", "c.serial", 1)
         ),
         &[&tag(&CertKind::Signing), &r.issued_before, &at],
         rows::certificate,

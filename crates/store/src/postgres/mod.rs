@@ -55,7 +55,7 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Audit chains per node.
 const LANES: usize = 8;
 /// Attempts of a write transaction that meets a concurrent one.
-const ATTEMPTS: u32 = 12;
+pub(crate) const ATTEMPTS: u32 = 12;
 /// The advisory lock class of the audit lanes (`eidA`).
 const LANE_LOCK_CLASS: i32 = 0x6569_6441;
 
@@ -179,7 +179,7 @@ macro_rules! transaction {
             .await;
             match result {
                 Ok(value) => break Ok(value),
-                Err(failure) if failure.retryable() && attempt < $crate::postgres::ATTEMPTS_PUB => {
+                Err(failure) if failure.retryable() && attempt < $crate::postgres::ATTEMPTS => {
                     $crate::postgres::pause(attempt).await;
                 }
                 Err(failure) => break Err(failure.into_store()),
@@ -209,9 +209,6 @@ impl From<Failure> for StoreError {
         f.into_store()
     }
 }
-
-/// [`ATTEMPTS`], for the macro.
-pub(crate) const ATTEMPTS_PUB: u32 = ATTEMPTS;
 
 /// A short random pause before attempt `attempt + 1`, growing with the attempts.
 pub(crate) async fn pause(attempt: u32) {
