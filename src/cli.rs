@@ -607,6 +607,20 @@ pub struct BenchLoginArgs {
     /// Time only token exchanges, on codes minted by untimed ceremonies.
     #[arg(long)]
     pub token_only: bool,
+    /// Run on PostgreSQL: the server at postgres://USER:PASSWORD@HOST:PORT/DATABASE
+    /// (DATABASE only to connect to; needs `psql`). The benchmark creates a database of its
+    /// own there (eid_bench_<random>) and drops it at the end. Without it: SQLite in the
+    /// temporary data folder.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Server nodes in this process over the one store (2 needs --store: SQLite is one
+    /// node's). With 2, every login's steps alternate between them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub nodes: u8,
+    /// With --store: PostgreSQL connections per node (store.pool_size). Default: 8 for all
+    /// nodes together (fewer with fewer workers, or if the server has no room for them).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub pool_size: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -1602,7 +1602,8 @@ fn bench(args: &[&str]) -> (String, String) {
 /// `<N> <what>/s p50=<ms> p99=<ms> errors=<n>`: the rate and the error count.
 fn figure(line: &str, what: &str) -> (f64, u64) {
     let words: Vec<&str> = line.split(' ').collect();
-    assert_eq!(words.len(), 5, "{line}");
+    // The figures, then any tags (`store=… nodes=…`).
+    assert!(words.len() >= 5, "{line}");
     assert!(words[1] == format!("{what}/s"), "{line}");
     assert!(
         words[2].starts_with("p50=") && words[3].starts_with("p99="),
@@ -1620,6 +1621,36 @@ fn bench_login_logs_in_without_errors() {
     let (last, _) = bench(&["login", "--duration", "1", "--concurrency", "2"]);
     let (rate, errors) = figure(&last, "ceremonies");
     assert!(rate > 0.0 && errors == 0, "{last}");
+    assert!(last.ends_with(" store=sqlite nodes=1"), "{last}");
+}
+
+/// Two nodes on PostgreSQL (a database of the benchmark's own on the test server, dropped
+/// afterwards), each ceremony's steps spread over both.
+#[test]
+fn bench_login_on_two_postgresql_nodes_logs_in_without_errors() {
+    let server = std::env::var("EID_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let (last, _) = bench(&[
+        "login",
+        "--duration",
+        "1",
+        "--concurrency",
+        "2",
+        "--store",
+        &server,
+        "--nodes",
+        "2",
+    ]);
+    let (rate, errors) = figure(&last, "ceremonies");
+    assert!(rate > 0.0 && errors == 0, "{last}");
+    assert!(last.ends_with(" store=postgres nodes=2"), "{last}");
+    // SQLite is one node's store.
+    let out = Command::new(env!("CARGO_BIN_EXE_eid"))
+        .args(["bench", "login", "--duration", "1", "--nodes", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--store postgres"), "{}", stderr(&out));
 }
 
 #[test]

@@ -5,6 +5,13 @@
 //! party: authorize → login page → Legitimera → app fetch → PIN1 + signature → complete →
 //! return → code → token exchange with PKCE → ID token verified against the JWKS.
 //! `--token-only` times only token exchanges, on codes minted by untimed ceremonies.
+//!
+//! `--store postgres://…` runs on a database of the benchmark's own on that PostgreSQL
+//! server (made before, dropped after); `--nodes 2` runs two servers in-process over it,
+//! each with its own store handle, sharing the data folder (CA, secrets) and the public
+//! URL, and spreads every login over both: the browser's steps (authorize, login page,
+//! Legitimera, return, collect) on one node, the app's (fetch, complete) and the token
+//! exchange on the other, which node is which alternating from login to login.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,17 +20,20 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use eid_card::Card;
+use eid_card::{Card, KeySlot, Pin, PinRef};
 use eid_config::Config;
 use eid_idp::ClientSpec;
 use eid_pki::KeyAlgorithm;
+use eid_protocol::{AppCompleteResponse, AppFetchResponse, ToBeSigned};
+use eid_server::Settings;
+use eid_store::{AnyStore, PostgresStore};
 use jsonwebtoken::{DecodingKey, Validation};
-use serde_json::Value;
+use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::browser::{Browser, client, encode, err, form, query, random};
-use super::provision::{self, InProcess};
-use super::{collect, report};
+use super::browser::{Browser, Page, between, client, encode, err, form, query, random};
+use super::provision::{self, BenchDatabase, InProcess, PostgresServer};
+use super::{collect, report_tagged};
 use crate::cli::BenchLoginArgs;
 use crate::context::{load_ca, open_store};
 use crate::failure::{Failure, Outcome};
@@ -34,16 +44,95 @@ const REDIRECT: &str = "http://127.0.0.1:3001/cb";
 const MIN_PERSONS: usize = 16;
 /// Codes each worker mints per round in `--token-only` (codes live 60 s).
 const CODES_PER_ROUND: usize = 128;
+/// The nodes' names on PostgreSQL (their audit chains are named after them).
+const NODES: [&str; 2] = ["a", "b"];
+/// Connections per node beyond one per worker: the server's own tasks (revocation
+/// schedule, audit signing).
+const SPARE_CONNECTIONS: usize = 4;
+/// PostgreSQL connections of all nodes together, by default. Every audited transaction
+/// meets the concurrent ones on the audit chains' heads (see [`pool_size`]), so more
+/// transactions at once than the database has cores bring retries, not logins.
+const CONNECTIONS: usize = 8;
 
 pub async fn run(args: BenchLoginArgs) -> Outcome {
-    let folder =
-        super::fresh_data_folder("login", args.duration, args.concurrency, KeyAlgorithm::P256)
-            .await?;
+    super::check_load(args.duration, args.concurrency)?;
+    let Some(url) = args.store.as_deref() else {
+        if args.nodes > 1 {
+            return Err(Failure::Usage(
+                "--nodes 2 needs --store postgres://…: SQLite is one node's store (one \
+                 server process owns its database file)"
+                    .into(),
+            ));
+        }
+        if args.pool_size.is_some() {
+            return Err(Failure::Usage(
+                "--pool-size is PostgreSQL's (with --store postgres://…)".into(),
+            ));
+        }
+        return bench(&args, None).await;
+    };
+    let server = PostgresServer::parse(url)?;
+    let database = server.create_database().await?;
+    let name = database.name().to_owned();
+    eprintln!(
+        "database {name} made on the PostgreSQL server at {} (dropped at the end)",
+        server.shown()
+    );
+    let result = bench(&args, Some(&database)).await;
+    match server.drop_database(database).await {
+        Ok(()) => result,
+        Err(e) => {
+            eprintln!("eid: the database {name} could not be dropped: {e}");
+            result.and(Err(e))
+        }
+    }
+}
+
+/// The benchmark on a fresh data folder whose store is `database`, or SQLite.
+async fn bench(args: &BenchLoginArgs, database: Option<&BenchDatabase>) -> Outcome {
+    let folder = super::fresh_data_folder_on(
+        "login",
+        args.duration,
+        args.concurrency,
+        KeyAlgorithm::P256,
+        database.map(BenchDatabase::url),
+    )
+    .await?;
     let dir = folder.path().to_path_buf();
     let config = Config::load(&dir, &[])?;
     let ca = Arc::new(load_ca(&config)?);
-    let store = open_store(&config).await?;
     let master = provision::master_key(&config)?;
+    let nodes = usize::from(args.nodes);
+    // One store handle per node: node a's also provisions.
+    let mut stores = Vec::with_capacity(nodes);
+    match database {
+        None => stores.push(open_store(&config).await?),
+        Some(database) => {
+            let pool = args.pool_size.map_or_else(
+                || pool_size(args.concurrency, nodes, database.free_connections),
+                usize::from,
+            );
+            eprintln!(
+                "{nodes} node(s) on PostgreSQL, {pool} pooled connections each (store.pool_size)"
+            );
+            for node in NODES.iter().take(nodes) {
+                let store = PostgresStore::connect(database.url(), node, pool).await?;
+                stores.push(Arc::new(AnyStore::from(store)));
+            }
+        }
+    }
+    let mut others = stores.split_off(1);
+    let store = stores
+        .pop()
+        .ok_or_else(|| Failure::Internal("no store".into()))?;
+    let tags = format!(
+        "store={} nodes={nodes}",
+        if database.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
 
     let persons = args.concurrency.max(MIN_PERSONS);
     eprintln!("provisioning {persons} persons with virtual two-PIN cards (not timed)…");
@@ -51,14 +140,57 @@ pub async fn run(args: BenchLoginArgs) -> Outcome {
     super::add_organisation(store.as_ref(), now, false).await?;
     let cards = provision::cards(&store, &ca, &master, persons, args.concurrency).await?;
 
-    let server = InProcess::start(&config, Arc::clone(&store), ca, master, |settings| {
-        // One card and one browser would otherwise be limited to 10 logins a minute.
-        settings.rate_limits.order_starts_per_session.max = 0;
-        settings.rate_limits.completions_per_card.max = 0;
-    })
+    let first = InProcess::start(
+        &config,
+        Arc::clone(&store),
+        Arc::clone(&ca),
+        Arc::clone(&master),
+        unlimited,
+    )
     .await?;
-    let base = server.base.clone();
-    let (_, secret) = server
+    // Every node's public URL (issuer, return URLs) is the first node's address.
+    let public = first.base.clone();
+    let mut servers = vec![first];
+    for other in others.drain(..) {
+        let node = InProcess::start_node(
+            &config,
+            other,
+            Arc::clone(&ca),
+            Arc::clone(&master),
+            Some(&public),
+            unlimited,
+        )
+        .await?;
+        servers.push(node);
+    }
+    let result = measure(args, &servers, public, cards, now).await;
+
+    for server in servers {
+        server.stop().await;
+    }
+    drop(store);
+    drop(folder);
+    result.and_then(|(what, mut latencies, errors, elapsed)| {
+        report_tagged(what, &mut latencies, &errors, elapsed, &tags)
+    })
+}
+
+/// What a timed run brings back: what was timed, latencies in microseconds, errors, and
+/// the time they took.
+type Measured = (&'static str, Vec<u64>, Vec<String>, Duration);
+
+/// Registers the client, and runs the workers against `servers` (the nodes).
+async fn measure(
+    args: &BenchLoginArgs,
+    servers: &[InProcess],
+    public: String,
+    cards: Vec<provision::BenchCard>,
+    now: time::OffsetDateTime,
+) -> Outcome<Measured> {
+    let first = servers
+        .first()
+        .ok_or_else(|| Failure::Internal("no server".into()))?;
+    let (_, secret) = first
         .state
         .provider
         .register_client(
@@ -85,36 +217,63 @@ pub async fn run(args: BenchLoginArgs) -> Outcome {
         STANDARD.encode(format!("{}:{}", form(CLIENT), form(secret.expose())))
     );
 
-    let keys = jwks(&base).await?;
-    let shared = Arc::new(Shared { base, basic, keys });
+    let keys = jwks(&first.local).await?;
+    let shared = Arc::new(Shared {
+        public,
+        nodes: servers.iter().map(|s| s.local.clone()).collect(),
+        basic,
+        keys,
+    });
     let workers: Vec<Worker> = cards
         .into_iter()
         .take(args.concurrency)
-        .map(|card| {
+        .enumerate()
+        .map(|(index, card)| {
             Ok(Worker {
                 http: client().map_err(Failure::Internal)?,
                 card: card.card,
                 pin1: card.pin1,
                 shared: Arc::clone(&shared),
+                index,
             })
         })
         .collect::<Outcome<_>>()?;
 
-    let result = if args.token_only {
+    if args.token_only {
         token_only(workers, args.duration, args.concurrency).await
     } else {
         ceremonies(workers, args.duration, args.concurrency).await
-    };
+    }
+}
 
-    server.stop().await;
-    drop(store);
-    drop(folder);
-    result
+/// The benchmark's settings: one card and one browser would otherwise be limited to 10
+/// logins a minute.
+fn unlimited(settings: &mut Settings) {
+    settings.rate_limits.order_starts_per_session.max = 0;
+    settings.rate_limits.completions_per_card.max = 0;
+}
+
+/// Connections per node: one for each worker's request in flight (every worker may be at
+/// the same node at once) and a few spare, but [`CONNECTIONS`] for all nodes together,
+/// and within the room PostgreSQL has (`free`, less each node's listening connection and a
+/// few for others). Measured on 2 cores, 16 workers, one node: 20 connections made 1.3
+/// serialization failures (each a retried transaction) per login, 8 made 0.3 and 4 made
+/// 0.1, at about the same rate of logins; the failures are almost all on `audit_heads`.
+fn pool_size(concurrency: usize, nodes: usize, free: usize) -> usize {
+    let nodes = nodes.max(1);
+    let room = free.saturating_sub(nodes + 4) / nodes;
+    (concurrency + SPARE_CONNECTIONS)
+        .min(CONNECTIONS / nodes)
+        .min(room)
+        .max(2)
 }
 
 /// What every worker shares.
 struct Shared {
-    base: String,
+    /// The public URL inside the protocol: issuer, return URLs.
+    public: String,
+    /// Where each node listens (`http://127.0.0.1:<port>`): requests go there.
+    nodes: Vec<String>,
     /// `Authorization` for the token endpoint.
     basic: String,
     /// The JWKS, fetched once, by `kid`.
@@ -127,6 +286,8 @@ struct Worker {
     card: Box<dyn Card>,
     pin1: Zeroizing<String>,
     shared: Arc<Shared>,
+    /// Which: with two nodes, half the workers start their logins on each.
+    index: usize,
 }
 
 /// A code waiting for its token exchange.
@@ -134,10 +295,12 @@ struct Minted {
     code: String,
     verifier: String,
     nonce: String,
+    /// The node the exchange goes to (an index into the nodes).
+    node: usize,
 }
 
 /// Full ceremonies until `duration` has passed.
-async fn ceremonies(workers: Vec<Worker>, duration: u64, concurrency: usize) -> Outcome {
+async fn ceremonies(workers: Vec<Worker>, duration: u64, concurrency: usize) -> Outcome<Measured> {
     eprintln!("logging in for {duration} s with {concurrency} workers…");
     let started = Instant::now();
     let deadline = started + Duration::from_secs(duration);
@@ -146,9 +309,10 @@ async fn ceremonies(workers: Vec<Worker>, duration: u64, concurrency: usize) -> 
         set.spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
+            let mut round = 0;
             while Instant::now() < deadline {
                 let start = Instant::now();
-                let result = match worker.mint().await {
+                let result = match worker.mint(round).await {
                     Ok(minted) => worker.exchange(&minted).await,
                     Err(e) => Err(e),
                 };
@@ -156,17 +320,22 @@ async fn ceremonies(workers: Vec<Worker>, duration: u64, concurrency: usize) -> 
                     Ok(()) => latencies.push(start.elapsed().as_micros() as u64),
                     Err(e) => errors.push(e),
                 }
+                round += 1;
             }
             (latencies, errors)
         });
     }
-    let (mut latencies, errors) = collect(&mut set).await?;
-    report("ceremonies", &mut latencies, &errors, started.elapsed())
+    let (latencies, errors) = collect(&mut set).await?;
+    Ok(("ceremonies", latencies, errors, started.elapsed()))
 }
 
 /// Rounds of untimed minting and timed token exchanges until the exchanges took
 /// `duration`.
-async fn token_only(mut workers: Vec<Worker>, duration: u64, concurrency: usize) -> Outcome {
+async fn token_only(
+    mut workers: Vec<Worker>,
+    duration: u64,
+    concurrency: usize,
+) -> Outcome<Measured> {
     eprintln!(
         "exchanging codes for {duration} s with {concurrency} workers, \
          minting {CODES_PER_ROUND} codes per worker per round (minting not timed)…"
@@ -175,6 +344,7 @@ async fn token_only(mut workers: Vec<Worker>, duration: u64, concurrency: usize)
     let mut timed = Duration::ZERO;
     let mut latencies = Vec::new();
     let mut errors = Vec::new();
+    let mut rounds = 0;
     while timed < budget {
         // Mint, untimed.
         let mut set = tokio::task::JoinSet::new();
@@ -182,8 +352,8 @@ async fn token_only(mut workers: Vec<Worker>, duration: u64, concurrency: usize)
             set.spawn(async move {
                 let mut minted = Vec::with_capacity(CODES_PER_ROUND);
                 let mut errs = Vec::new();
-                for _ in 0..CODES_PER_ROUND {
-                    match worker.mint().await {
+                for i in 0..CODES_PER_ROUND {
+                    match worker.mint(rounds * CODES_PER_ROUND + i).await {
                         Ok(m) => minted.push(m),
                         Err(e) => errs.push(e),
                     }
@@ -232,8 +402,9 @@ async fn token_only(mut workers: Vec<Worker>, duration: u64, concurrency: usize)
             workers.push(worker);
         }
         timed += started.elapsed();
+        rounds += 1;
     }
-    report("tokens", &mut latencies, &errors, timed)
+    Ok(("tokens", latencies, errors, timed))
 }
 
 /// The decoding keys of the server's JWKS by `kid`.
@@ -257,14 +428,26 @@ async fn jwks(base: &str) -> Outcome<HashMap<String, DecodingKey>> {
 }
 
 impl Worker {
-    /// A card login from the authorization request to the code at the client.
-    async fn mint(&self) -> Result<Minted, String> {
-        let base = &self.shared.base;
+    /// Where the browser's steps of this worker's login `round` go, and where the app's
+    /// steps and the token exchange go (the same node when there is one).
+    fn nodes(&self, round: usize) -> (usize, usize) {
+        let n = self.shared.nodes.len().max(1);
+        let first = (self.index + round) % n;
+        (first, (first + 1) % n)
+    }
+
+    /// A card login from the authorization request to the code at the client, the
+    /// `round`-th of this worker: the browser at one node, the app at the other. The steps
+    /// of [`Browser::card_login`], each sent to its node.
+    async fn mint(&self, round: usize) -> Result<Minted, String> {
+        let (browser_node, app_node) = self.nodes(round);
+        let at = self.node(browser_node)?;
+        let public = &self.shared.public;
         let (state, nonce, verifier) = (random(16), random(16), random(32));
         let challenge =
             URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
         let url = format!(
-            "{base}/oidc/authorize?{}",
+            "{at}/oidc/authorize?{}",
             encode(&[
                 ("client_id", CLIENT),
                 ("redirect_uri", REDIRECT),
@@ -276,16 +459,57 @@ impl Worker {
                 ("code_challenge_method", "S256"),
             ])
         );
-        let mut browser = Browser::new(&self.http, base);
-        let location = browser.card_login(&url, &*self.card, &self.pin1).await?;
+        let mut browser = Browser::new(&self.http, at);
+        let login = browser
+            .get(&url, "login page")
+            .await?
+            .expect(200, "login page")?;
+        let wait = browser
+            .post_form(
+                &format!("{at}/login"),
+                &[
+                    ("request", &login.input("request")?),
+                    ("mac", &login.input("mac")?),
+                    ("csrf", &login.input("csrf")?),
+                    ("lang", &login.input("lang")?),
+                    ("method", "this-device"),
+                ],
+                "Legitimera",
+            )
+            .await?
+            .expect(200, "Legitimera")?;
+        let back = self.app_login(self.node(app_node)?, &wait).await?;
+        // The return URL is on the public URL: the browser follows it to its node.
+        let back = back
+            .strip_prefix(public.as_str())
+            .filter(|path| path.starts_with('/'))
+            .map(|path| format!("{at}{path}"))
+            .ok_or_else(|| format!("complete: the return URL {back} is not on {public}"))?;
+        let done = browser.get(&back, "return").await?.expect(303, "return")?;
+        // The waiting page's poll: the order is complete for the session that started it.
+        let order_ref = between(&wait.body, "data-order-ref=\"", "\"")?;
+        let csrf = between(&wait.body, "data-csrf=\"", "\"")?;
+        let poll = self
+            .http
+            .post(format!("{at}/orders/collect"))
+            .header("x-csrf-token", csrf)
+            .json(&json!({ "orderRef": order_ref }));
+        let collected = browser
+            .send(poll, "collect")
+            .await?
+            .expect(200, "collect")?;
+        if !collected.body.contains("\"complete\"") {
+            return Err(format!("collect: not complete: {}", collected.body));
+        }
+        let location = done.location("return")?;
         if !location.starts_with(REDIRECT) {
             return Err(format!("return: redirected to {location}"));
         }
-        let query = query(&location);
+        let query = query(location);
         if query.get("state") != Some(&state) {
             return Err("return: the state does not match".into());
         }
-        if query.get("iss") != Some(base) {
+        if query.get("iss") != Some(public) {
             return Err("return: the iss does not match".into());
         }
         let code = query
@@ -296,14 +520,72 @@ impl Worker {
             code,
             verifier,
             nonce,
+            node: app_node,
         })
     }
 
-    /// The token exchange (client_secret_basic, PKCE); returns the ID token.
+    /// The address of node `i`.
+    fn node(&self, i: usize) -> Result<&str, String> {
+        self.shared
+            .nodes
+            .get(i)
+            .map(String::as_str)
+            .ok_or_else(|| format!("no node {i}"))
+    }
+
+    /// The eID app's side of a login at the node at `at`: fetches the order of the
+    /// waiting page's launch link, signs with the card after PIN1, completes; returns the
+    /// return URL.
+    async fn app_login(&self, at: &str, wait: &Page) -> Result<String, String> {
+        let token = wait.launch_token().map_err(err("app"))?;
+        let fetched: AppFetchResponse = self
+            .http
+            .post(format!("{at}/app/v1/order"))
+            .json(&json!({ "autoStartToken": token }))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(err("app fetch"))?
+            .json()
+            .await
+            .map_err(err("app fetch"))?;
+        let tbs = ToBeSigned::for_order(&fetched.order, None);
+        let digest = tbs.digest().map_err(err("to be signed"))?;
+        let card = &*self.card;
+        card.select().map_err(err("card select"))?;
+        card.verify(PinRef::Pin1, &Pin::new(self.pin1.clone()))
+            .map_err(err("PIN1"))?;
+        let signature = card
+            .sign(KeySlot::Authentication, &digest)
+            .map_err(err("card sign"))?;
+        let certificate = card
+            .read_certificate(KeySlot::Authentication)
+            .map_err(err("card certificate"))?
+            .ok_or("card: no authentication certificate")?;
+        let done: AppCompleteResponse = self
+            .http
+            .post(format!("{at}/app/v1/complete"))
+            .bearer_auth(&fetched.app_token)
+            .json(&json!({
+                "signature": STANDARD.encode(signature),
+                "certificate": STANDARD.encode(certificate),
+            }))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(err("complete"))?
+            .json()
+            .await
+            .map_err(err("complete"))?;
+        Ok(done.return_url)
+    }
+
+    /// The token exchange (client_secret_basic, PKCE) at the node the code's login chose;
+    /// returns the ID token.
     async fn redeem(&self, minted: &Minted) -> Result<String, String> {
         let response = self
             .http
-            .post(format!("{}/oidc/token", self.shared.base))
+            .post(format!("{}/oidc/token", self.node(minted.node)?))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("authorization", &self.shared.basic)
             .body(encode(&[
@@ -337,7 +619,7 @@ impl Worker {
             .ok_or_else(|| format!("ID token: kid {kid} not in the JWKS"))?;
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[CLIENT]);
-        validation.set_issuer(&[&self.shared.base]);
+        validation.set_issuer(&[&self.shared.public]);
         let claims = jsonwebtoken::decode::<Value>(token, key, &validation)
             .map_err(err("ID token"))?
             .claims;

@@ -40,18 +40,36 @@ async fn fresh_data_folder(
     concurrency: usize,
     algorithm: eid_pki::KeyAlgorithm,
 ) -> Outcome<tempfile::TempDir> {
+    fresh_data_folder_on(name, duration, concurrency, algorithm, None).await
+}
+
+/// Fails unless `--duration` and `--concurrency` are at least 1.
+fn check_load(duration: u64, concurrency: usize) -> Outcome {
     if duration == 0 || concurrency == 0 {
         return Err(crate::failure::Failure::Usage(
             "--duration and --concurrency must be at least 1".into(),
         ));
     }
+    Ok(())
+}
+
+/// [`fresh_data_folder`] whose configuration names `store` (a store URL, e.g. an empty
+/// PostgreSQL database's, whose schema is made here) instead of the folder's SQLite file.
+async fn fresh_data_folder_on(
+    name: &str,
+    duration: u64,
+    concurrency: usize,
+    algorithm: eid_pki::KeyAlgorithm,
+    store: Option<&str>,
+) -> Outcome<tempfile::TempDir> {
+    check_load(duration, concurrency)?;
     let folder = tempfile::Builder::new()
         .prefix(&format!("eid-bench-{name}-"))
         .tempdir()
         .map_err(|e| {
             crate::failure::Failure::Internal(format!("cannot make a temporary folder: {e}"))
         })?;
-    crate::admin::init::build(folder.path(), "https://localhost:8443", algorithm, None).await?;
+    crate::admin::init::build(folder.path(), "https://localhost:8443", algorithm, store).await?;
     Ok(folder)
 }
 
@@ -108,6 +126,18 @@ fn report(
     errors: &[String],
     elapsed: std::time::Duration,
 ) -> Outcome {
+    report_tagged(what, latencies, errors, elapsed, "")
+}
+
+/// [`report`]'s figure line with `tags` (words such as `store=postgres nodes=2`) after the
+/// error count: `<N> <what>/s p50=<ms> p99=<ms> errors=<n> <tags>`.
+fn report_tagged(
+    what: &str,
+    latencies: &mut [u64],
+    errors: &[String],
+    elapsed: std::time::Duration,
+    tags: &str,
+) -> Outcome {
     let elapsed = elapsed.as_secs_f64();
     eprintln!(
         "{} {what} in {elapsed:.2} s, {} errors",
@@ -118,8 +148,13 @@ fn report(
         eprintln!("first error: {e}");
     }
     let rate = latencies.len() as f64 / elapsed;
+    let tags = if tags.is_empty() {
+        String::new()
+    } else {
+        format!(" {tags}")
+    };
     println!(
-        "{rate:.0} {what}/s p50={:.2} p99={:.2} errors={}",
+        "{rate:.0} {what}/s p50={:.2} p99={:.2} errors={}{tags}",
         percentile_ms(latencies, 50.0),
         percentile_ms(latencies, 99.0),
         errors.len()

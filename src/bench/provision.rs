@@ -139,8 +139,11 @@ async fn card(
 
 /// The real server, serving in-process on 127.0.0.1 until [`InProcess::stop`].
 pub struct InProcess {
-    /// `http://127.0.0.1:<port>`: the server's public URL, issuer and My Pages' origin.
+    /// The server's public URL, issuer and My Pages' origin: `local`, unless the server
+    /// was started as another node of an installation ([`InProcess::start_node`]).
     pub base: String,
+    /// `http://127.0.0.1:<port>`: where this server listens.
+    pub local: String,
     /// The server's state (for setup that has no HTTP route, such as a client's
     /// registration).
     pub state: AppState<AnyStore>,
@@ -158,13 +161,30 @@ impl InProcess {
         master: Arc<CardMasterKey>,
         adjust: impl FnOnce(&mut Settings),
     ) -> Outcome<Self> {
+        Self::start_node(config, store, ca, master, None, adjust).await
+    }
+
+    /// [`InProcess::start`] as a node of the installation whose public URL is `public`
+    /// (another node's address): the same issuer and return URLs whichever node a request
+    /// reaches. The nodes of one data folder share its secrets (key-encryption key, subject
+    /// secret: the files [`Secrets::load_or_create`] reads, made by the first node), so
+    /// each reads what another wrote; give each its own store handle on one database.
+    pub async fn start_node(
+        config: &Config,
+        store: Arc<AnyStore>,
+        ca: Arc<CertificateAuthority>,
+        master: Arc<CardMasterKey>,
+        public: Option<&str>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Outcome<Self> {
         let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .map_err(|e| Failure::Internal(e.to_string()))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Failure::Internal(e.to_string()))?;
-        let base = format!("http://{addr}");
+        let local = format!("http://{addr}");
+        let base = public.map_or_else(|| local.clone(), str::to_owned);
         let mut secrets =
             Secrets::load_or_create(&config.data_dir).map_err(|e| Failure::Usage(e.to_string()))?;
         secrets.card_master = Some(master);
@@ -180,6 +200,7 @@ impl InProcess {
         }));
         Ok(Self {
             base,
+            local,
             state,
             stop,
             task,
@@ -198,4 +219,221 @@ pub fn master_key(config: &Config) -> Outcome<Arc<CardMasterKey>> {
     CardMasterKey::load(&config.cards.master_key)
         .map(Arc::new)
         .map_err(|e| Failure::Usage(e.to_string()))
+}
+
+/// A PostgreSQL server the benchmark makes a database of its own on (`--store`), reached
+/// through `psql` (the root crate has no PostgreSQL client of its own: tokio-postgres is a
+/// dependency of eid-store only). The password goes to `psql` in its environment, never on
+/// a command line or in a message.
+pub struct PostgresServer {
+    /// The URL as given (with its password, if any): never shown.
+    url: reqwest::Url,
+    /// The libpq environment of `psql` but for the database.
+    env: Vec<(&'static str, String)>,
+    /// The database named in the URL, connected to for creating and dropping.
+    maintenance: String,
+}
+
+/// A database of the benchmark's own on a [`PostgresServer`]; [`BenchDatabase::drop`]
+/// removes it.
+pub struct BenchDatabase {
+    name: String,
+    /// Its URL, with the server's password: never shown.
+    url: Zeroizing<String>,
+    /// Connections the server has room for, for the benchmark's pools.
+    pub free_connections: usize,
+}
+
+impl PostgresServer {
+    /// Reads `--store`: `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (`postgresql://` too;
+    /// a few libpq parameters after `?`).
+    pub fn parse(url: &str) -> Outcome<Self> {
+        let usage = |why: &str| {
+            Failure::Usage(format!(
+                "--store: {why}; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE (a \
+                 PostgreSQL server; leave --store out for SQLite)"
+            ))
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|_| usage("not a URL"))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(usage(&format!("{}:// is not PostgreSQL", parsed.scheme())));
+        }
+        let host = parsed
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| usage("no host"))?;
+        let mut env = vec![
+            ("PGHOST", host.to_owned()),
+            ("PGPORT", parsed.port().unwrap_or(5432).to_string()),
+        ];
+        if !parsed.username().is_empty() {
+            env.push((
+                "PGUSER",
+                unescape(parsed.username()).ok_or_else(|| usage("bad user"))?,
+            ));
+        }
+        if let Some(password) = parsed.password() {
+            env.push((
+                "PGPASSWORD",
+                unescape(password).ok_or_else(|| usage("bad password"))?,
+            ));
+        }
+        let mut timeout = false;
+        for (key, value) in parsed.query_pairs() {
+            let name = match &*key {
+                "sslmode" => "PGSSLMODE",
+                "connect_timeout" => "PGCONNECT_TIMEOUT",
+                "application_name" => "PGAPPNAME",
+                "options" => "PGOPTIONS",
+                "channel_binding" => "PGCHANNELBINDING",
+                "target_session_attrs" => "PGTARGETSESSIONATTRS",
+                other => {
+                    return Err(usage(&format!(
+                        "the parameter {other} is not supported here"
+                    )));
+                }
+            };
+            timeout |= name == "PGCONNECT_TIMEOUT";
+            env.push((name, value.into_owned()));
+        }
+        if !timeout {
+            env.push(("PGCONNECT_TIMEOUT", "10".into()));
+        }
+        let maintenance = unescape(parsed.path().trim_start_matches('/'))
+            .filter(|d| !d.is_empty() && !d.contains('/'))
+            .ok_or_else(|| usage("no database to connect to (e.g. /postgres)"))?;
+        Ok(Self {
+            url: parsed,
+            env,
+            maintenance,
+        })
+    }
+
+    /// The server's address without user or password, for messages.
+    pub fn shown(&self) -> String {
+        let host = self.url.host_str().unwrap_or_default();
+        match self.url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
+
+    /// Creates an empty database `eid_bench_<random>`.
+    pub async fn create_database(&self) -> Outcome<BenchDatabase> {
+        let mut bytes = [0u8; 6];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
+        let name = format!("eid_bench_{}", hex::encode(bytes));
+        self.psql(&self.maintenance, format!("CREATE DATABASE {name}"))
+            .await?;
+        let mut url = self.url.clone();
+        url.set_path(&format!("/{name}"));
+        let database = BenchDatabase {
+            name,
+            url: Zeroizing::new(url.into()),
+            free_connections: 0,
+        };
+        // Room left: max_connections less the reserved ones and those open now.
+        let room = self
+            .psql(
+                &self.maintenance,
+                "SELECT current_setting('max_connections')::int \
+                 - current_setting('superuser_reserved_connections')::int \
+                 - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+                    .into(),
+            )
+            .await;
+        match room.map(|r| r.trim().parse::<i64>()) {
+            Ok(Ok(room)) => Ok(BenchDatabase {
+                free_connections: usize::try_from(room).unwrap_or(0),
+                ..database
+            }),
+            Ok(Err(_)) => {
+                let _ = self.drop_database(database).await;
+                Err(Failure::Internal(
+                    "PostgreSQL did not say how many connections it has room for".into(),
+                ))
+            }
+            Err(e) => {
+                let _ = self.drop_database(database).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops `database`, ending the connections still open to it.
+    pub async fn drop_database(&self, database: BenchDatabase) -> Outcome {
+        // Store handles already dropped still listen for changed orders until they next
+        // hear one (or for up to 20 s): a notification ends them quietly, where the
+        // forced drop below would make each warn that it lost its connection.
+        let _ = self
+            .psql(&database.name, "SELECT pg_notify('eid_orders', '')".into())
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.psql(
+            &self.maintenance,
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database.name),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Runs `sql` in `database` with `psql`; its output.
+    async fn psql(&self, database: &str, sql: String) -> Outcome<String> {
+        let mut command = std::process::Command::new("psql");
+        command
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(&sql)
+            .env("PGDATABASE", database)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(std::process::Stdio::null());
+        let server = self.shown();
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .map_err(|e| Failure::Internal(format!("psql: {e}")))?
+            .map_err(|e| {
+                Failure::Internal(format!(
+                    "cannot run psql (the PostgreSQL client, needed for --store): {e}"
+                ))
+            })?;
+        if !output.status.success() {
+            return Err(Failure::Internal(format!(
+                "psql on {server}/{database}: {sql}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+impl BenchDatabase {
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its URL, with the password: for the configuration and the store, never to show.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// `text` with its `%XX` escapes decoded, if they are valid and make UTF-8.
+fn unescape(text: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'%' {
+            let digits = tail.get(..2)?;
+            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()?);
+            rest = tail.get(2..)?;
+        } else {
+            out.push(first);
+            rest = tail;
+        }
+    }
+    String::from_utf8(out).ok()
 }
