@@ -124,7 +124,7 @@ pub async fn sqlite_to_postgres(from: &SqliteStore, to: &PostgresStore) -> Store
         if let Some((seq, hash)) = &head {
             execute(
                 &tx,
-                "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, $2, $3)",
+                "INSERT INTO audit_heads (lane, chain, seq, hash) VALUES (0, $1, $2, $3)",
                 &[&MAIN_CHAIN, seq, hash],
             )
             .await?;

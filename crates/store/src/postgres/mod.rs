@@ -52,10 +52,13 @@ use crate::{Conflict, Missing, Store, StoreError, StoreResult};
 
 /// Connections kept by default (per node).
 pub const DEFAULT_POOL_SIZE: usize = 16;
-/// Audit chains per node.
-const LANES: usize = 8;
-/// Attempts of a write transaction that meets a concurrent one.
-pub(crate) const ATTEMPTS: u32 = 12;
+/// Audit chains per node; the schema has one `audit_heads` partition per lane.
+const LANES: usize = 16;
+/// Attempts of a write transaction that meets concurrent ones. Serializable transactions
+/// lock what they read by index page, so under load they also meet transactions that
+/// touched other rows of the same page, and are run again; the pauses between attempts
+/// grow to spread them out.
+pub(crate) const ATTEMPTS: u32 = 30;
 /// The advisory lock class of the audit lanes (`eidA`).
 const LANE_LOCK_CLASS: i32 = 0x6569_6441;
 
@@ -172,7 +175,11 @@ macro_rules! transaction {
                     .isolation_level(tokio_postgres::IsolationLevel::Serializable)
                     .start()
                     .await?;
-                let value = $body;
+                // The audit lane first, before the snapshot can grow old (see `append`).
+                let lane = $store.take_lane(&$tx).await?;
+                let value = $crate::postgres::LANE
+                    .scope(lane, async { Ok::<_, $crate::postgres::Failure>($body) })
+                    .await?;
                 $tx.commit().await?;
                 Ok(value)
             }
@@ -210,11 +217,16 @@ impl From<Failure> for StoreError {
     }
 }
 
+tokio::task_local! {
+    /// The audit lane the running transaction took at its start, if it got one.
+    pub(crate) static LANE: Option<usize>;
+}
+
 /// A short random pause before attempt `attempt + 1`, growing with the attempts.
 pub(crate) async fn pause(attempt: u32) {
     let mut byte = [0u8; 1];
     let _ = aws_lc_rs::rand::fill(&mut byte);
-    let millis = u64::from(byte[0] % 4 + 1) * u64::from(attempt.min(6));
+    let millis = u64::from(byte[0] % 8 + 1) * u64::from(attempt.min(8));
     tokio::time::sleep(Duration::from_millis(millis)).await;
 }
 
@@ -316,40 +328,30 @@ impl PostgresStore {
         tx: &C,
         event: &AuditEvent,
     ) -> Result<AuditEntry, Failure> {
-        let start = self.inner.next_lane.fetch_add(1, Ordering::Relaxed);
-        // A lane no other transaction holds; else wait for the first one tried.
-        let mut chosen = None;
-        for i in 0..LANES {
-            let lane = (start + i) % LANES;
-            let row = query_opt(
-                tx,
-                "SELECT pg_try_advisory_xact_lock($1, $2)",
-                &[&LANE_LOCK_CLASS, &self.lane_key(lane)],
-            )
-            .await?;
-            if row.is_some_and(|r| r.get::<_, bool>(0)) {
-                chosen = Some(lane);
-                break;
-            }
-        }
-        let lane = match chosen {
+        // The lane this transaction took at its start; else the first free one now, or
+        // wait for one.
+        let lane = match LANE.try_with(|lane| *lane).ok().flatten() {
             Some(lane) => lane,
-            None => {
-                let lane = start % LANES;
-                execute(
-                    tx,
-                    "SELECT pg_advisory_xact_lock($1, $2)",
-                    &[&LANE_LOCK_CLASS, &self.lane_key(lane)],
-                )
-                .await?;
-                lane
-            }
+            None => match self.take_lane(tx).await? {
+                Some(lane) => lane,
+                None => {
+                    let lane = self.inner.next_lane.fetch_add(1, Ordering::Relaxed) % LANES;
+                    execute(
+                        tx,
+                        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                        &[&LANE_LOCK_CLASS, &format!("{}.{lane}", self.inner.node)],
+                    )
+                    .await?;
+                    lane
+                }
+            },
         };
         let chain = format!("{}.{lane}", self.inner.node);
+        let lane_sql = lane as i32;
         let head = query_opt(
             tx,
-            "SELECT seq, hash FROM audit_heads WHERE chain = $1",
-            &[&chain],
+            "SELECT seq, hash FROM audit_heads WHERE lane = $1 AND chain = $2",
+            &[&lane_sql, &chain],
         )
         .await?;
         let (prev_seq, prev_hash) = match head {
@@ -365,9 +367,9 @@ impl PostgresStore {
         // fails to serialize, and is run again.
         execute(
             tx,
-            "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, $2, $3) \
-             ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            &[&chain, &seq_sql, &hash.as_slice()],
+            "INSERT INTO audit_heads (lane, chain, seq, hash) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (lane, chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            &[&lane_sql, &chain, &seq_sql, &hash.as_slice()],
         )
         .await?;
         let details = event.details.to_string();
@@ -402,14 +404,29 @@ impl PostgresStore {
         })
     }
 
-    /// The advisory lock key of this node's lane `lane`.
-    fn lane_key(&self, lane: usize) -> i32 {
-        let digest = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            format!("{}.{lane}", self.inner.node).as_bytes(),
-        );
-        let bytes = digest.as_ref();
-        i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    /// Takes one of this node's audit lanes that no other transaction holds (a
+    /// transaction-scoped advisory lock keyed by the chain's name), trying them in turn
+    /// from a rotating start, in one statement: `None` when all are held.
+    ///
+    /// A transaction takes its lane with its first statement, so the lane's previous
+    /// holder has committed before this transaction's snapshot: reading the chain's head
+    /// then sees that commit, and the append does not conflict with it. (Taken at the
+    /// append, late in a transaction, a lane's previous holder would often have committed
+    /// after the snapshot, and the append fail to serialize.)
+    pub(crate) async fn take_lane<C: GenericClient>(
+        &self,
+        tx: &C,
+    ) -> Result<Option<usize>, Failure> {
+        let start = (self.inner.next_lane.fetch_add(1, Ordering::Relaxed) % LANES) as i32;
+        let row = query_opt(
+            tx,
+            "SELECT s % $4 FROM generate_series($3::int, $3::int + $4 - 1) AS g(s) \
+             WHERE pg_try_advisory_xact_lock($1, hashtext($2 || '.' || (s % $4)::text)) \
+             LIMIT 1",
+            &[&LANE_LOCK_CLASS, &self.inner.node, &start, &(LANES as i32)],
+        )
+        .await?;
+        Ok(row.map(|r| r.get::<_, i32>(0) as usize))
     }
 }
 
