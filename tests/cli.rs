@@ -1650,7 +1650,11 @@ fn bench_login_on_two_postgresql_nodes_logs_in_without_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--store postgres"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--store postgres"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
