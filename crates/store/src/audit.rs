@@ -74,7 +74,7 @@ pub struct SignedAuditHead {
     pub head: AuditHead,
     /// When it was signed (kept to the microsecond).
     pub signed_at: OffsetDateTime,
-    /// Ed25519 over [`signed_message`].
+    /// Ed25519 over the head and the time (`signed_message`).
     pub signature: Vec<u8>,
 }
 

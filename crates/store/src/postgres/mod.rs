@@ -4,17 +4,18 @@
 //! - **Connections**: a pool (deadpool) of tokio-postgres connections, statements prepared
 //!   once per connection.
 //! - **Writes**: each method is one `SERIALIZABLE` transaction, run again from the start
-//!   when PostgreSQL reports a serialization failure or a deadlock ([`transaction!`], a few
+//!   when PostgreSQL reports a serialization failure or a deadlock (`transaction!`, a few
 //!   attempts with a short random pause). So every check a method makes before it writes
 //!   ("the card is active", "the code is unused", "the order is pending") still holds when
 //!   it commits, whichever node wrote meanwhile: what the SQLite store's single writer gives
 //!   by construction. Unique things are unique by constraint; a violation becomes the
 //!   [`Conflict`] the trait names.
-//! - **Audit log**: one hash chain per node and lane (`<node>.<lane>`). An append takes a
-//!   lane that no other transaction holds (a transaction-scoped advisory lock tried lane by
-//!   lane), so concurrent writers of one node rarely meet on a chain head, and those of
-//!   different nodes never do; a chain's head row is updated in the appending transaction,
-//!   so a chain never forks (two appends meeting on one head: one is retried).
+//! - **Audit log**: one hash chain per node and lane (`<node>.<lane>`). A write transaction
+//!   takes, with its first statement, a lane that no other transaction holds (a
+//!   transaction-scoped advisory lock; `PostgresStore::take_lane`), so concurrent writers
+//!   of one node do not meet on a chain head, and those of different nodes never do; a
+//!   chain's head row is updated in the appending transaction, so a chain never forks (two
+//!   appends meeting on one head: one is run again).
 //! - **Migrations** run at connect, under an advisory lock, so nodes starting together
 //!   migrate once; a database with tables that are not ours is refused.
 //! - **Wake-ups**: a change to an order is announced with `NOTIFY eid_orders` in its
