@@ -246,6 +246,22 @@ impl Browser {
         card: &dyn Card,
         pin1: &Zeroizing<String>,
     ) -> Result<String, String> {
+        let base = self.base.clone();
+        self.card_login_split(authorize, &base, &base, card, pin1)
+            .await
+    }
+
+    /// [`Browser::card_login`] with the eID app's steps sent to the server node at `app`
+    /// (another node of the installation) while the browser's stay at its own; the return
+    /// URL, on the installation's `public` URL, is followed at the browser's node.
+    pub async fn card_login_split(
+        &mut self,
+        authorize: &str,
+        app: &str,
+        public: &str,
+        card: &dyn Card,
+        pin1: &Zeroizing<String>,
+    ) -> Result<String, String> {
         let login = self
             .get(authorize, "login page")
             .await?
@@ -264,7 +280,12 @@ impl Browser {
             )
             .await?
             .expect(200, "Legitimera")?;
-        let back = self.app_login(&wait, card, pin1).await?;
+        let back = self.app_login(app, &wait, card, pin1).await?;
+        let back = back
+            .strip_prefix(public)
+            .filter(|path| path.starts_with('/'))
+            .ok_or_else(|| format!("complete: the return URL {back} is not on {public}"))?
+            .to_owned();
         let done = self.get(&back, "return").await?.expect(303, "return")?;
         // The waiting page's poll: the order is complete for the session that started it.
         let order_ref = between(&wait.body, "data-order-ref=\"", "\"")?;
@@ -281,10 +302,12 @@ impl Browser {
         Ok(done.location("return")?.to_owned())
     }
 
-    /// The eID app's side of a login: fetches the order of the waiting page's launch link,
-    /// signs with the card after PIN1, completes; returns the return URL.
+    /// The eID app's side of a login at the server node at `at`: fetches the order of the
+    /// waiting page's launch link, signs with the card after PIN1, completes; returns the
+    /// return URL.
     async fn app_login(
         &self,
+        at: &str,
         wait: &Page,
         card: &dyn Card,
         pin1: &Zeroizing<String>,
@@ -292,7 +315,7 @@ impl Browser {
         let token = wait.launch_token().map_err(err("app"))?;
         let fetched: AppFetchResponse = self
             .http
-            .post(self.url("/app/v1/order"))
+            .post(format!("{at}/app/v1/order"))
             .json(&json!({ "autoStartToken": token }))
             .send()
             .await
@@ -315,7 +338,7 @@ impl Browser {
             .ok_or("card: no authentication certificate")?;
         let done: AppCompleteResponse = self
             .http
-            .post(self.url("/app/v1/complete"))
+            .post(format!("{at}/app/v1/complete"))
             .bearer_auth(&fetched.app_token)
             .json(&json!({
                 "signature": STANDARD.encode(signature),

@@ -20,18 +20,17 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use eid_card::{Card, KeySlot, Pin, PinRef};
+use eid_card::Card;
 use eid_config::Config;
 use eid_idp::ClientSpec;
 use eid_pki::KeyAlgorithm;
-use eid_protocol::{AppCompleteResponse, AppFetchResponse, ToBeSigned};
 use eid_server::Settings;
 use eid_store::{AnyStore, PostgresStore};
 use jsonwebtoken::{DecodingKey, Validation};
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::browser::{Browser, Page, between, client, encode, err, form, query, random};
+use super::browser::{Browser, client, encode, err, form, query, random};
 use super::provision::{self, BenchDatabase, InProcess, PostgresServer};
 use super::{collect, report_tagged};
 use crate::cli::BenchLoginArgs;
@@ -437,8 +436,8 @@ impl Worker {
     }
 
     /// A card login from the authorization request to the code at the client, the
-    /// `round`-th of this worker: the browser at one node, the app at the other. The steps
-    /// of [`Browser::card_login`], each sent to its node.
+    /// `round`-th of this worker: the browser at one node, the app at the other
+    /// ([`Browser::card_login_split`]).
     async fn mint(&self, round: usize) -> Result<Minted, String> {
         let (browser_node, app_node) = self.nodes(round);
         let at = self.node(browser_node)?;
@@ -460,52 +459,13 @@ impl Worker {
             ])
         );
         let mut browser = Browser::new(&self.http, at);
-        let login = browser
-            .get(&url, "login page")
-            .await?
-            .expect(200, "login page")?;
-        let wait = browser
-            .post_form(
-                &format!("{at}/login"),
-                &[
-                    ("request", &login.input("request")?),
-                    ("mac", &login.input("mac")?),
-                    ("csrf", &login.input("csrf")?),
-                    ("lang", &login.input("lang")?),
-                    ("method", "this-device"),
-                ],
-                "Legitimera",
-            )
-            .await?
-            .expect(200, "Legitimera")?;
-        let back = self.app_login(self.node(app_node)?, &wait).await?;
-        // The return URL is on the public URL: the browser follows it to its node.
-        let back = back
-            .strip_prefix(public.as_str())
-            .filter(|path| path.starts_with('/'))
-            .map(|path| format!("{at}{path}"))
-            .ok_or_else(|| format!("complete: the return URL {back} is not on {public}"))?;
-        let done = browser.get(&back, "return").await?.expect(303, "return")?;
-        // The waiting page's poll: the order is complete for the session that started it.
-        let order_ref = between(&wait.body, "data-order-ref=\"", "\"")?;
-        let csrf = between(&wait.body, "data-csrf=\"", "\"")?;
-        let poll = self
-            .http
-            .post(format!("{at}/orders/collect"))
-            .header("x-csrf-token", csrf)
-            .json(&json!({ "orderRef": order_ref }));
-        let collected = browser
-            .send(poll, "collect")
-            .await?
-            .expect(200, "collect")?;
-        if !collected.body.contains("\"complete\"") {
-            return Err(format!("collect: not complete: {}", collected.body));
-        }
-        let location = done.location("return")?;
+        let location = browser
+            .card_login_split(&url, self.node(app_node)?, public, &*self.card, &self.pin1)
+            .await?;
         if !location.starts_with(REDIRECT) {
             return Err(format!("return: redirected to {location}"));
         }
-        let query = query(location);
+        let query = query(&location);
         if query.get("state") != Some(&state) {
             return Err("return: the state does not match".into());
         }
@@ -531,53 +491,6 @@ impl Worker {
             .get(i)
             .map(String::as_str)
             .ok_or_else(|| format!("no node {i}"))
-    }
-
-    /// The eID app's side of a login at the node at `at`: fetches the order of the
-    /// waiting page's launch link, signs with the card after PIN1, completes; returns the
-    /// return URL.
-    async fn app_login(&self, at: &str, wait: &Page) -> Result<String, String> {
-        let token = wait.launch_token().map_err(err("app"))?;
-        let fetched: AppFetchResponse = self
-            .http
-            .post(format!("{at}/app/v1/order"))
-            .json(&json!({ "autoStartToken": token }))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(err("app fetch"))?
-            .json()
-            .await
-            .map_err(err("app fetch"))?;
-        let tbs = ToBeSigned::for_order(&fetched.order, None);
-        let digest = tbs.digest().map_err(err("to be signed"))?;
-        let card = &*self.card;
-        card.select().map_err(err("card select"))?;
-        card.verify(PinRef::Pin1, &Pin::new(self.pin1.clone()))
-            .map_err(err("PIN1"))?;
-        let signature = card
-            .sign(KeySlot::Authentication, &digest)
-            .map_err(err("card sign"))?;
-        let certificate = card
-            .read_certificate(KeySlot::Authentication)
-            .map_err(err("card certificate"))?
-            .ok_or("card: no authentication certificate")?;
-        let done: AppCompleteResponse = self
-            .http
-            .post(format!("{at}/app/v1/complete"))
-            .bearer_auth(&fetched.app_token)
-            .json(&json!({
-                "signature": STANDARD.encode(signature),
-                "certificate": STANDARD.encode(certificate),
-            }))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(err("complete"))?
-            .json()
-            .await
-            .map_err(err("complete"))?;
-        Ok(done.return_url)
     }
 
     /// The token exchange (client_secret_basic, PKCE) at the node the code's login chose;
