@@ -163,9 +163,17 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
 
 /// Runs `$body` (an expression using the transaction `$tx`, whose `?` takes database errors
 /// and [`StoreError`]s) in a `SERIALIZABLE` transaction and commits it; runs it again from
-/// the start when it met a concurrent transaction.
+/// the start when it met a concurrent transaction. The transaction takes an audit lane with
+/// its first statement (see `take_lane`); `transaction!(store, unaudited, |tx| …)`, for a
+/// change that appends no audit entry, skips that round trip.
 macro_rules! transaction {
-    ($store:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, |$tx:ident| $body:expr) => {
+        $crate::postgres::transaction!(@run $store, true, |$tx| $body)
+    };
+    ($store:expr, unaudited, |$tx:ident| $body:expr) => {
+        $crate::postgres::transaction!(@run $store, false, |$tx| $body)
+    };
+    (@run $store:expr, $audited:expr, |$tx:ident| $body:expr) => {{
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -177,7 +185,11 @@ macro_rules! transaction {
                     .start()
                     .await?;
                 // The audit lane first, before the snapshot can grow old (see `append`).
-                let lane = $store.take_lane(&$tx).await?;
+                let lane = if $audited {
+                    $store.take_lane(&$tx).await?
+                } else {
+                    None
+                };
                 let value = $crate::postgres::LANE
                     .scope(lane, async { Ok::<_, $crate::postgres::Failure>($body) })
                     .await?;
@@ -922,7 +934,7 @@ impl Store for PostgresStore {
         value: &[u8],
         keep_until: OffsetDateTime,
     ) -> StoreResult<()> {
-        transaction!(self, |tx| {
+        transaction!(self, unaudited, |tx| {
             execute(
                 &tx,
                 "INSERT INTO used_once (purpose, value, keep_until) VALUES ($1, $2, $3)",
@@ -933,7 +945,7 @@ impl Store for PostgresStore {
     }
 
     async fn purge_used_once(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        transaction!(self, |tx| {
+        transaction!(self, unaudited, |tx| {
             execute(&tx, "DELETE FROM used_once WHERE keep_until < $1", &[&now]).await?
         })
     }
@@ -996,7 +1008,7 @@ impl Store for PostgresStore {
 
     async fn add_signed_audit_head(&self, signed: &SignedAuditHead) -> StoreResult<()> {
         let seq = rows::seq_sql(signed.head.seq).map_err(Failure::into_store)?;
-        transaction!(self, |tx| {
+        transaction!(self, unaudited, |tx| {
             execute(
                 &tx,
                 "INSERT INTO audit_signed_heads (chain, seq, hash, signed_at, signature) \

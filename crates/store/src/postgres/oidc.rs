@@ -317,7 +317,7 @@ impl OidcStore for PostgresStore {
     }
 
     async fn add_session(&self, s: &LoginSession) -> StoreResult<()> {
-        transaction!(self, |tx| {
+        transaction!(self, unaudited, |tx| {
             let holder = query_opt(
                 &tx,
                 "SELECT holder FROM cards WHERE card_number = $1",
@@ -360,7 +360,7 @@ impl OidcStore for PostgresStore {
     }
 
     async fn end_session(&self, id_sha256: &[u8; 32], at: OffsetDateTime) -> StoreResult<bool> {
-        transaction!(self, |tx| {
+        transaction!(self, unaudited, |tx| {
             let changed = execute(
                 &tx,
                 "UPDATE oidc_sessions SET ended_at = $2 WHERE id_sha256 = $1 AND ended_at IS NULL",
@@ -403,7 +403,7 @@ impl OidcStore for PostgresStore {
     }
 
     async fn add_code(&self, c: &AuthCodeRecord) -> StoreResult<()> {
-        transaction!(self, |tx| {
+        transaction!(self, unaudited, |tx| {
             execute(
                 &tx,
                 &format!(
@@ -541,7 +541,7 @@ impl OidcStore for PostgresStore {
 
     async fn purge_oidc(&self, now: OffsetDateTime) -> StoreResult<u64> {
         let now = rows::truncate(now);
-        transaction!(self, |tx| {
+        transaction!(self, unaudited, |tx| {
             let mut gone = 0;
             for sql in [
                 "DELETE FROM oidc_codes WHERE expires_at < $1 AND (grant_id IS NULL OR \

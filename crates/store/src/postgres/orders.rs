@@ -364,7 +364,7 @@ impl OrderStore for PostgresStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<OrderRecord>> {
         let now = rows::truncate(now);
-        super::transaction!(self, |tx| {
+        super::transaction!(self, unaudited, |tx| {
             let claimed = query_opt(
                 &tx,
                 &format!(
@@ -397,7 +397,7 @@ impl OrderStore for PostgresStore {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let now = rows::truncate(now);
-        super::transaction!(self, |tx| {
+        super::transaction!(self, unaudited, |tx| {
             let changed = execute(
                 &tx,
                 "UPDATE orders SET hint = $2 WHERE order_ref = $1 AND state = 'pending' \
@@ -446,7 +446,7 @@ impl OrderStore for PostgresStore {
 
     async fn add_browser_session(&self, session: &BrowserSession) -> StoreResult<()> {
         let s = session;
-        super::transaction!(self, |tx| {
+        super::transaction!(self, unaudited, |tx| {
             execute(
                 &tx,
                 "INSERT INTO order_browser_sessions (id_sha256, created_at, expires_at) \
@@ -489,7 +489,7 @@ impl OrderStore for PostgresStore {
 
     async fn purge_expired_orders(&self, now: OffsetDateTime) -> StoreResult<Purged> {
         let now = rows::truncate(now);
-        super::transaction!(self, |tx| {
+        super::transaction!(self, unaudited, |tx| {
             let orders = execute(&tx, "DELETE FROM orders WHERE purge_after < $1", &[&now]).await?;
             let browser_sessions = execute(
                 &tx,

@@ -31,7 +31,7 @@ fn session(row: &Row) -> Result<PortalSessionRecord, Failure> {
 #[async_trait]
 impl PortalStore for PostgresStore {
     async fn add_portal_session(&self, s: &PortalSessionRecord) -> StoreResult<()> {
-        super::transaction!(self, |tx| {
+        super::transaction!(self, unaudited, |tx| {
             execute(
                 &tx,
                 &format!(
@@ -82,7 +82,7 @@ impl PortalStore for PostgresStore {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let now = rows::truncate(now);
-        super::transaction!(self, |tx| {
+        super::transaction!(self, unaudited, |tx| {
             let changed = execute(
                 &tx,
                 "UPDATE portal_sessions SET card_number = $3, auth_time = $4, \
@@ -104,7 +104,7 @@ impl PortalStore for PostgresStore {
     }
 
     async fn end_portal_session(&self, id_sha256: &[u8; 32]) -> StoreResult<bool> {
-        super::transaction!(self, |tx| {
+        super::transaction!(self, unaudited, |tx| {
             let changed = execute(
                 &tx,
                 "DELETE FROM portal_sessions WHERE id_sha256 = $1",
@@ -117,7 +117,7 @@ impl PortalStore for PostgresStore {
 
     async fn purge_portal_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         let now = rows::truncate(now);
-        super::transaction!(self, |tx| {
+        super::transaction!(self, unaudited, |tx| {
             execute(
                 &tx,
                 "DELETE FROM portal_sessions WHERE expires_at <= $1",

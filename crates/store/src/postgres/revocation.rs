@@ -137,7 +137,7 @@ impl RevocationStore for PostgresStore {
     }
 
     async fn allocate_crl_number(&self) -> StoreResult<u64> {
-        transaction!(self, |tx| {
+        transaction!(self, unaudited, |tx| {
             let row = query_opt(
                 &tx,
                 "UPDATE revocation_state SET crl_allocated = crl_allocated + 1 WHERE id = 1 \
