@@ -526,12 +526,7 @@ fn readers_watch_sees_a_card_come_and_go() {
     assert_eq!(went["state"], "card out");
 
     // Ctrl-C (SIGTERM here) ends it cleanly.
-    let sent = Command::new("kill")
-        .args(["-TERM", &watch.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    assert!(watch.wait().unwrap().success());
+    folder::stop_cleanly(&mut watch, "eid card readers --watch");
 }
 
 /// Stock OpenSC knows one PIV PIN, the application PIN (`80`, our PIN1). A two-PIN card's

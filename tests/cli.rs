@@ -1152,15 +1152,7 @@ fn serve_answers_readiness_and_stops_on_sigterm() {
             .status()
     });
     assert_eq!(status, 200);
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(
-        child.wait().unwrap().success(),
-        "eid serve did not stop cleanly"
-    );
+    folder::stop_cleanly(&mut child, "eid serve");
     // The server signed the audit log's head at start, with the data folder's key.
     let audit = eid.ok(&["admin", "audit", "verify"]);
     assert!(audit.contains("1 signed head(s) checked"), "{audit}");
@@ -1345,12 +1337,7 @@ secret_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0
         .read_line(&mut line)
         .unwrap();
     assert!(line.starts_with("listening on "), "{line}");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(child.wait().unwrap().success());
+    folder::stop_cleanly(&mut child, "eid serve");
 
     let list = eid.json(&["admin", "client", "list"]);
     assert_eq!(list[0]["client_id"], "mypages", "{list}");
@@ -1424,15 +1411,7 @@ impl Demo {
     /// SIGTERM; it must stop cleanly.
     fn stop(mut self) {
         let mut child = self.child.take().unwrap();
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        assert!(
-            child.wait().unwrap().success(),
-            "eid demo did not stop cleanly"
-        );
+        folder::stop_cleanly(&mut child, "eid demo");
     }
 }
 

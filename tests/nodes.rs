@@ -161,15 +161,7 @@ impl Node {
     /// SIGTERM; it must stop cleanly.
     fn stop(mut self) {
         let mut child = self.child.take().unwrap();
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        assert!(
-            child.wait().unwrap().success(),
-            "eid serve did not stop cleanly"
-        );
+        folder::stop_cleanly(&mut child, "eid serve");
     }
 }
 

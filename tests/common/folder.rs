@@ -3,7 +3,7 @@
 //! Anna Andersson, entitled. Shared by the root package's test binaries through `#[path]`.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 /// The binary under test.
 pub const EID: &str = env!("CARGO_BIN_EXE_eid");
@@ -94,4 +94,18 @@ impl Folder {
 /// A process's standard error, as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Sends `child` SIGTERM (as Ctrl-C or a service manager does) and waits: it must stop
+/// cleanly, `what` saying which program did not.
+pub fn stop_cleanly(child: &mut Child, what: &str) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert!(
+        child.wait().unwrap().success(),
+        "{what} did not stop cleanly"
+    );
 }
