@@ -166,7 +166,7 @@ impl Default for RawStore {
             url: "sqlite://eid.db".into(),
             durability: "process".into(),
             node: None,
-            pool_size: 16,
+            pool_size: eid_store::postgres::DEFAULT_POOL_SIZE as i64,
         }
     }
 }

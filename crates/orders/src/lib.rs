@@ -35,4 +35,3 @@ pub use engine::{NewOrder, Orders, Requester, SessionId};
 pub use enroll::MANAGEMENT_RESPONSES_PER_ORDER;
 pub use error::OrderError;
 pub use tokens::sha256;
-pub use wait::POLL_WITHOUT_FEED;
